@@ -1,0 +1,1 @@
+"""Fake vendor servers (FastAPI apps) with an admin/chaos API, and how they are served."""
