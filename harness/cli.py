@@ -1,0 +1,162 @@
+"""`ehrlab`: run scenarios and gate on their verdicts.
+
+    ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
+
+Exit codes: 0 every check passed; 1 a check failed (or the lab failed); 2 bad usage or an invalid
+scenario file (one line on stderr naming the file, line and field; nothing is run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.clock import RealClock
+from harness.errors import HarnessError, UsageError
+from harness.hooks import RunHooks
+from harness.journal import BreakerEvent, Event, FaultFailed, FaultStarted, FaultStopped, TokenFailedEvent
+from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.writers import verdict_table, write_run
+from harness.runner import ScenarioRun, run_scenario
+from harness.scenario import Scenario, load_scenario, scenario_files
+
+DEFAULT_SEED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"ehrlab: error: {message}")  # argparse's convention is exit 2; see main()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ehrlab", description="A lab for testing EHR integrations under failure.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run scenario files and print their verdicts")
+    run.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories of them")
+    run.add_argument("--mode", choices=["virtual", "real"], default="virtual",
+                     help="virtual: in-process, virtual time (default); real: loopback sockets, real time")
+    run.add_argument("--seed", type=int, default=None,
+                     help=f"seed for every random choice (default: the file's seed, else {DEFAULT_SEED})")
+    run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where runs write (default: reports)")
+    run.add_argument("--time-scale", type=float, default=1.0,
+                     help="real mode: run the scenario clock this many times faster than the wall (default 1)")
+    run.add_argument("--quiet", action="store_true", help="print only the verdict table")
+    return parser
+
+
+class _Timeline(RunHooks):
+    """Prints what an operator follows during a game day: faults, breaker transitions, auth failures."""
+
+    def __init__(self, stream: object = None) -> None:
+        self._out = sys.stderr
+
+    def scenario_started(self, scenario: Scenario, mode: str, seed: int) -> None:
+        print(f"== {scenario.name} ({mode}, seed {seed}, {scenario.duration:g}s)", file=self._out, flush=True)
+
+    def event(self, event: Event) -> None:
+        line = None
+        if isinstance(event, FaultStarted):
+            params = ", ".join(f"{k}={v}" for k, v in event.params.items())
+            line = f"fault {event.fault_id} START {event.fault} on {event.target} ({params})"
+        elif isinstance(event, FaultStopped):
+            line = f"fault {event.fault_id} STOP  {event.fault} on {event.target}"
+        elif isinstance(event, FaultFailed):
+            line = f"fault {event.fault_id} FAILED to {event.action}: {event.error}"
+        elif isinstance(event, BreakerEvent):
+            line = f"breaker {event.breaker}: {event.from_state} -> {event.to_state}"
+        elif isinstance(event, TokenFailedEvent):
+            line = f"token request to {event.vendor} failed: {event.error}"
+        if line:
+            print(f"  [{event.t:8.1f}s] {line}", file=self._out, flush=True)
+
+
+def _summarize(run: ScenarioRun) -> ScenarioSummary:
+    ops = run.journal.events
+    from harness.journal import OperationEvent
+
+    operations = [e for e in ops if isinstance(e, OperationEvent)]
+    return ScenarioSummary(
+        name=run.scenario.name, file=run.file.as_posix(), description=run.scenario.description,
+        runbook=run.scenario.runbook, verdict=run.verdict, duration_s=run.scenario.duration,
+        operations=len(operations), operations_failed=sum(1 for o in operations if not o.ok), checks=run.checks,
+    )
+
+
+def _run_id(report_dir: Path, mode: str, seed: int) -> str:
+    stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
+    base = f"{stamp}-{mode}-seed{seed}"
+    run_id, n = base, 1
+    while (report_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _replay(files: Sequence[Path], args: argparse.Namespace) -> str:
+    parts = ["ehrlab", "run", *[f.as_posix() for f in files], "--mode", args.mode]
+    if args.seed is not None:
+        parts += ["--seed", str(args.seed)]
+    if args.mode == "real" and args.time_scale != 1.0:
+        parts += ["--time-scale", f"{args.time_scale:g}"]
+    return shlex.join(parts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.time_scale <= 0:
+        raise UsageError("--time-scale must be positive")
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+    files = scenario_files(args.paths)
+    if not files:
+        raise UsageError(f"no scenario files (*.yaml) in {', '.join(str(p) for p in args.paths)}")
+    scenarios = [(f, load_scenario(f)) for f in files]  # validate everything before running anything
+    hooks = RunHooks() if args.quiet or args.mode == "virtual" else _Timeline()
+    runs = []
+    for file, scenario in scenarios:
+        seed = args.seed if args.seed is not None else (scenario.seed if scenario.seed is not None else DEFAULT_SEED)
+        runs.append(run_scenario(scenario, file=file, mode=args.mode, seed=seed, time_scale=args.time_scale,
+                                 hooks=hooks))
+    run_seed = args.seed if args.seed is not None else runs[0].seed
+    report_dir: Path = args.report_dir
+    run_id = _run_id(report_dir, args.mode, run_seed)
+    summaries = [_summarize(r) for r in runs]
+    summary = RunSummary(
+        run_id=run_id, started_at=run_id.split("-")[0], seed=run_seed, mode=args.mode, time_scale=args.time_scale,
+        verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
+        replay=_replay(files, args), scenarios=summaries,
+    )
+    lines = [line for r in runs for line in r.journal.lines()]
+    write_run(report_dir / run_id, summary, lines)
+    print(verdict_table(summaries))
+    print(f"\n{summary.verdict.upper()}: report in {report_dir / run_id} (also {report_dir / 'latest'})")
+    print(f"replay: {summary.replay}")
+    return 0 if summary.verdict == "pass" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        return 0 if exc.code in (0, None) else 2
+    try:
+        code: int = cmd_run(args)
+        return code
+    except HarnessError as exc:
+        print(f"ehrlab: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ehrlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

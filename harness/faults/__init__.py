@@ -1,0 +1,1 @@
+"""Faults: the catalogue a scenario names, and the driver that injects them."""

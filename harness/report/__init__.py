@@ -1,0 +1,1 @@
+"""Run reports: summary.json, journal.jsonl, junit.xml, summary.md."""

@@ -1,0 +1,119 @@
+"""Write a run's output directory: summary.json, journal.jsonl, junit.xml, summary.md, and the
+`latest` link beside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from harness.report.models import RunSummary, ScenarioSummary
+
+
+def _observed(check_observed: object, unit: str) -> str:
+    if check_observed is None:
+        return "none"
+    if isinstance(check_observed, float) and unit == "ratio":
+        return f"{check_observed * 100:.2f}%"
+    if isinstance(check_observed, float):
+        return f"{check_observed:g} {unit}"
+    return f"{check_observed} {unit}"
+
+
+def write_junit(summary: RunSummary, path: Path) -> None:
+    """One testsuite per scenario, one testcase per check; a failed check is a <failure>."""
+    total = sum(len(s.checks) for s in summary.scenarios)
+    failures = sum(1 for s in summary.scenarios for c in s.checks if not c.passed)
+    root = ET.Element("testsuites", name="ehrlab", tests=str(total), failures=str(failures), errors="0")
+    for scenario in summary.scenarios:
+        failed = sum(1 for c in scenario.checks if not c.passed)
+        suite = ET.SubElement(root, "testsuite", name=scenario.name, tests=str(len(scenario.checks)),
+                              failures=str(failed), errors="0", skipped="0", time="0")
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("seed", str(summary.seed)), ("mode", summary.mode), ("replay", summary.replay),
+                           ("file", scenario.file), ("runbook", "; ".join(scenario.runbook))):
+            ET.SubElement(props, "property", name=key, value=value)
+        for check in scenario.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"ehrlab.{scenario.name}", name=check.name, time="0")
+            text = (f"observed {_observed(check.observed, check.unit)}; expected {check.threshold}; "
+                    f"{check.detail}; source: {check.source}")
+            if check.passed:
+                ET.SubElement(case, "system-out").text = text
+            else:
+                failure = ET.SubElement(case, "failure", message=f"{check.name}: {text}", type=check.check)
+                failure.text = text
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def render_markdown(summary: RunSummary) -> str:
+    lines = [
+        f"# ehrlab run {summary.run_id}: {summary.verdict.upper()}",
+        "",
+        f"Mode {summary.mode}, seed {summary.seed}"
+        + (f", time scale {summary.time_scale:g}x" if summary.time_scale != 1 else "")
+        + f". Replay: `{summary.replay}`",
+        "",
+    ]
+    for scenario in summary.scenarios:
+        lines += [
+            f"## {scenario.name}: {scenario.verdict.upper()}",
+            "",
+            f"{scenario.description.strip()}",
+            "",
+            f"Runbook: {'; '.join(scenario.runbook)}. {scenario.operations} operations, "
+            f"{scenario.operations_failed} failed, over {scenario.duration_s:g} s of scenario time.",
+            "",
+            "| check | verdict | observed | expected | source |",
+            "|---|---|---|---|---|",
+        ]
+        for c in scenario.checks:
+            lines.append(f"| {c.name} | {c.verdict.upper()} | {_observed(c.observed, c.unit)} | {c.threshold} "
+                         f"| {c.source} |")
+        failing = [c for c in scenario.checks if not c.passed]
+        if failing:
+            lines += ["", "Failing:"] + [f"- **{c.name}**: {c.detail}" for c in failing]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_run(directory: Path, summary: RunSummary, journal_lines: Iterable[str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    with (directory / "journal.jsonl").open("w", encoding="utf-8") as handle:
+        for line in journal_lines:
+            handle.write(line + "\n")
+    write_junit(summary, directory / "junit.xml")
+    (directory / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+    point_latest(directory)
+
+
+def point_latest(directory: Path) -> None:
+    """Make `<report-dir>/latest` point at `directory` (a relative symlink; a copy where links fail)."""
+    latest = directory.parent / "latest"
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.is_dir():
+        shutil.rmtree(latest)
+    try:
+        os.symlink(directory.name, latest, target_is_directory=True)
+    except OSError:
+        shutil.copytree(directory, latest)
+
+
+def verdict_table(scenarios: Sequence[ScenarioSummary]) -> str:
+    """The table the CLI prints: one row per scenario, failing checks named."""
+    rows = [("scenario", "verdict", "checks", "failing")]
+    for s in scenarios:
+        passed = sum(1 for c in s.checks if c.passed)
+        failing = ", ".join(c.name for c in s.checks if not c.passed) or "-"
+        rows.append((s.name, s.verdict.upper(), f"{passed}/{len(s.checks)}", failing))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = []
+    for i, row in enumerate(rows):
+        out.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)

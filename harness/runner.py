@@ -1,0 +1,233 @@
+"""Run one scenario: build the lab, play the timeline (workload arrivals and fault actions at their
+scenario times), drain, evaluate the checks over the journal.
+
+The timeline is computed up front from the seeded RNG and played by one task that sleeps on the
+scenario clock until each step, so the order of everything is fixed by the seed, not by races.
+Operations run as their own tasks (an open workload: a slow operation does not delay the next).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from harness.checks import CheckResult, evaluate_all
+from harness.clock import RealClock, VirtualClock, run_virtual
+from harness.faults.driver import FaultDriver
+from harness.hooks import RunHooks
+from harness.journal import (
+    BreakerEvent,
+    CheckFailed,
+    CheckPassed,
+    Journal,
+    OperationDropped,
+    OperationEvent,
+    RequestEvent,
+    RetryEvent,
+    ScenarioEnded,
+    ScenarioStarted,
+    TokenFailedEvent,
+    TokenIssuedEvent,
+    TokenRefreshedEvent,
+)
+from harness.lab import Lab, Mode
+from harness.rng import RandomSource
+from harness.scenario.model import Scenario, WorkloadStream
+from harness.workload.operations import OPERATIONS, OperationContext
+from harness.workload.schedule import arrivals
+from integrations.clock import Clock
+from integrations.events import (
+    BreakerTransitioned,
+    IntegrationEvent,
+    RequestCompleted,
+    RetryScheduled,
+    TokenIssued,
+    TokenRequestFailed,
+)
+from integrations.fhir import ConnectorError
+
+
+@dataclass
+class ScenarioRun:
+    scenario: Scenario
+    file: Path
+    mode: Mode
+    seed: int
+    journal: Journal
+    checks: list[CheckResult]
+
+    @property
+    def verdict(self) -> Literal["pass", "fail"]:
+        return "pass" if all(c.passed for c in self.checks) else "fail"
+
+
+@dataclass(order=True)
+class _Step:
+    t: float
+    priority: int  # at the same time: fault stops (0), fault starts (1), then arrivals (2)
+    index: int
+    action: Callable[[], Awaitable[None]] = field(compare=False)
+
+
+def journal_listener(journal: Journal) -> Callable[[IntegrationEvent], None]:
+    """Turn the integration's events into journal events stamped with scenario time."""
+
+    def listen(event: IntegrationEvent) -> None:
+        t = journal.elapsed()
+        if isinstance(event, RequestCompleted):
+            journal.add(RequestEvent(t=t, vendor=event.vendor, method=event.method, path=event.path,
+                                     status=event.status, duration_ms=round(event.duration_s * 1000, 3),
+                                     attempt=event.attempt, error=event.error, correlation_id=event.correlation_id))
+        elif isinstance(event, RetryScheduled):
+            journal.add(RetryEvent(t=t, vendor=event.vendor, attempt=event.attempt, delay_s=round(event.delay_s, 6),
+                                   reason=event.reason, retry_after_s=event.retry_after_s))
+        elif isinstance(event, BreakerTransitioned):
+            rate = None if event.failure_rate is None else round(event.failure_rate, 6)
+            journal.add(BreakerEvent(t=t, breaker=event.name, from_state=event.from_state.value,
+                                     to_state=event.to_state.value, failure_rate=rate, calls=event.calls))
+        elif isinstance(event, TokenIssued):
+            cls = TokenRefreshedEvent if event.refresh else TokenIssuedEvent
+            journal.add(cls(t=t, vendor=event.vendor, expires_in_s=event.expires_in_s, reason=event.reason))
+        elif isinstance(event, TokenRequestFailed):
+            journal.add(TokenFailedEvent(t=t, vendor=event.vendor, status=event.status, error=event.error))
+
+    return listen
+
+
+class _Workload:
+    def __init__(self, lab: Lab, journal: Journal, sources: RandomSource) -> None:
+        self._lab = lab
+        self._journal = journal
+        self._sources = sources
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[int, int] = {}
+        self._next_id = 0
+        self.count = 0
+
+    def launcher(self, index: int, stream: WorkloadStream) -> Callable[[], Awaitable[None]]:
+        vendor = self._lab.vendor(stream.vendor)
+        ctx = OperationContext(connector=vendor.client.connector, patients=vendor.patients,
+                               rng=self._sources.stream(f"workload.{index}.choices"))
+        operation = OPERATIONS[stream.operation]
+        self._in_flight[index] = 0
+
+        async def launch() -> None:
+            if self._in_flight[index] >= stream.max_in_flight:
+                self._journal.add(OperationDropped(t=self._journal.elapsed(), operation=stream.operation,
+                                                   vendor=stream.vendor, in_flight=self._in_flight[index]))
+                return
+            self._next_id += 1
+            self.count += 1
+            task = asyncio.create_task(self._run(self._next_id, index, stream, operation, ctx))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return launch
+
+    async def _run(self, op_id: int, index: int, stream: WorkloadStream,
+                   operation: Callable[[OperationContext], Awaitable[None]], ctx: OperationContext) -> None:
+        self._in_flight[index] += 1
+        started = self._journal.elapsed()
+        error: str | None = None
+        try:
+            await operation(ctx)
+        except ConnectorError as exc:
+            error = type(exc).__name__
+        except asyncio.CancelledError:
+            error = "Cancelled"
+            raise
+        except Exception as exc:  # a bug in the system under test: record it, keep the run going
+            error = f"Unexpected{type(exc).__name__}"
+        finally:
+            self._in_flight[index] -= 1
+            end = self._journal.elapsed()
+            self._journal.add(OperationEvent(t=end, op_id=op_id, operation=stream.operation, vendor=stream.vendor,
+                                             started=started, duration_ms=round((end - started) * 1000, 3),
+                                             ok=error is None, error=error))
+
+    async def drain(self, clock: Clock, seconds: float) -> int:
+        """Wait up to `seconds` for in-flight operations; cancel the rest and return how many."""
+        pending = set(self._tasks)
+        if not pending:
+            return 0
+        try:
+            async with clock.timeout(seconds):
+                await asyncio.gather(*pending, return_exceptions=True)
+            return 0
+        except TimeoutError:
+            left = [t for t in pending if not t.done()]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+            return len(left)
+
+
+def _timeline(scenario: Scenario, sources: RandomSource, driver: FaultDriver, workload: _Workload) -> list[_Step]:
+    steps: list[_Step] = []
+    for i, fault in enumerate(scenario.faults):
+        fault_id = f"f{i + 1}"
+
+        def start(fault_id: str = fault_id, fault: object = fault) -> Awaitable[None]:
+            return driver.start(fault_id, fault)  # type: ignore[arg-type]
+
+        def stop(fault_id: str = fault_id) -> Awaitable[None]:
+            return driver.stop(fault_id)
+
+        steps.append(_Step(fault.at, 1, len(steps), start))
+        if fault.for_ is not None and fault.at + fault.for_ < scenario.duration:
+            steps.append(_Step(round(fault.at + fault.for_, 6), 0, len(steps), stop))
+    for i, stream in enumerate(scenario.workload):
+        launch = workload.launcher(i, stream)
+        for t in arrivals(stream, scenario.duration, sources.stream(f"workload.{i}.arrivals")):
+            steps.append(_Step(t, 2, len(steps), launch))
+    steps.sort()
+    return steps
+
+
+async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed: int, clock: Clock,
+                             hooks: RunHooks | None = None) -> ScenarioRun:
+    hooks = hooks or RunHooks()
+    sources = RandomSource(seed)
+    journal = Journal(clock)
+    journal.subscribe(hooks.event)
+    lab = Lab(mode=mode, clock=clock, sources=sources, vendors=scenario.vendors(),
+              patients=scenario.setup.patients, listener=journal_listener(journal))
+    async with lab:
+        journal.restart()
+        hooks.scenario_started(scenario, mode, seed)
+        journal.add(ScenarioStarted(t=0.0, scenario=scenario.name, file=file.as_posix(), seed=seed, mode=mode,
+                                    duration_s=scenario.duration))
+        driver = FaultDriver(lab, journal)
+        workload = _Workload(lab, journal, sources)
+        try:
+            for step in _timeline(scenario, sources, driver, workload):
+                await clock.sleep(step.t - journal.elapsed())
+                await step.action()
+            await clock.sleep(scenario.duration - journal.elapsed())
+            await driver.stop_all()
+            cancelled = await workload.drain(clock, scenario.drain)
+        finally:
+            await driver.stop_all()
+        journal.add(ScenarioEnded(t=journal.elapsed(), scenario=scenario.name, operations=workload.count,
+                                  in_flight_cancelled=cancelled))
+    checks = evaluate_all(scenario.expectations, journal.events, scenario.runbook[0])
+    t_end = journal.elapsed() if mode == "real" else journal.events[-1].t
+    for check in checks:
+        cls = CheckPassed if check.passed else CheckFailed
+        journal.add(cls(t=t_end, check=check.name, observed=check.observed, threshold=check.threshold))
+    run = ScenarioRun(scenario=scenario, file=file, mode=mode, seed=seed, journal=journal, checks=checks)
+    hooks.scenario_finished(run)
+    return run
+
+
+def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_scale: float = 1.0,
+                 hooks: RunHooks | None = None) -> ScenarioRun:
+    """Run one scenario to its verdict, on a virtual loop or on the real clock."""
+    if mode == "virtual":
+        return run_virtual(lambda: run_scenario_async(scenario, file=file, mode=mode, seed=seed,
+                                                      clock=VirtualClock(), hooks=hooks))
+    return asyncio.run(run_scenario_async(scenario, file=file, mode=mode, seed=seed,
+                                          clock=RealClock(scale=time_scale), hooks=hooks))

@@ -1,0 +1,1 @@
+"""Workload: operations against vendors and when they arrive."""
