@@ -1,0 +1,105 @@
+"""The `ehrlab run` contract: exit codes, reports, failing checks named, bad input rejected cleanly."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import DATA, REPO, ehrlab
+
+OUTAGE = "scenarios/medplum-outage.yaml"
+
+
+def test_outage_scenario_passes_and_writes_every_report(tmp_path: Path) -> None:
+    result = ehrlab("run", OUTAGE, "--seed", "7", report_dir=tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.report is not None and (tmp_path / "latest").is_symlink()
+    summary = result.summary()
+    assert (summary["seed"], summary["mode"], summary["verdict"]) == (7, "virtual", "pass")
+    assert summary["replay"] == f"ehrlab run {OUTAGE} --mode virtual --seed 7"
+    [scenario] = summary["scenarios"]
+    assert scenario["verdict"] == "pass"
+    names = {c["name"] for c in scenario["checks"]}
+    assert {"breaker_opens[medplum]", "breaker_half_opens[medplum]", "breaker_closes[medplum]",
+            "recovery_time[medplum]", "success_rate", "latency"} <= names
+    for check in scenario["checks"]:
+        assert check["verdict"] == "pass"
+        assert check["source"].startswith(("000_", "002_"))
+        assert check["threshold"]
+    junit = ET.parse(result.report / "junit.xml").getroot()
+    assert junit.get("tests") == str(len(scenario["checks"])) and junit.get("failures") == "0"
+    assert (result.report / "journal.jsonl").stat().st_size > 0
+    assert "medplum-outage: PASS" in (result.report / "summary.md").read_text()
+    assert "medplum-outage" in result.stdout and "PASS" in result.stdout
+
+
+def test_a_check_that_cannot_hold_fails_the_run(tmp_path: Path) -> None:
+    result = ehrlab("run", str(DATA / "breaker-never-opens.yaml"), report_dir=tmp_path)
+    assert result.code == 1, result.stdout + result.stderr
+    summary = result.summary()
+    assert summary["verdict"] == "fail"
+    checks = {c["name"]: c for c in summary["scenarios"][0]["checks"]}
+    failing = checks["breaker_stays_closed[medplum]"]
+    assert failing["verdict"] == "fail"
+    assert failing["observed"] >= 1
+    assert checks["success_rate"]["verdict"] == "pass"  # only the impossible claim fails
+    assert result.report is not None
+    junit = ET.parse(result.report / "junit.xml").getroot()
+    failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert failures == ["breaker_stays_closed[medplum]"]
+    assert "breaker_stays_closed[medplum]" in result.stdout
+
+
+BAD_INPUTS = {
+    "malformed": ("workload: [oops\n", None, "invalid YAML"),
+    "unknown-field": ("rate: 2/s\n", "    rate: 2/s\n    burst: 3\n", "workload[0].burst"),
+    "wrong-type": ("duration: 7m\n", "duration: seven minutes\n", "field 'duration'"),
+    "negative": ("duration: 7m\n", "duration: -7m\n", "field 'duration'"),
+    "unknown-vendor": ("target: medplum\n", "target: meditech\n", "field 'faults[0].target'"),
+    "unknown-fault": ("kind: outage\n", "kind: asteroid\n", "field 'faults[0].kind'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_scenario_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
+    original = (REPO / OUTAGE).read_text()
+    old, new, expected = BAD_INPUTS[case]
+    if case == "malformed":
+        text = original.replace("workload:\n", "workload: [oops\n", 1)
+    else:
+        assert new is not None and old in original
+        text = original.replace(old, new, 1)
+    bad = tmp_path / f"{case}.yaml"
+    bad.write_text(text)
+    result = ehrlab("run", str(bad), report_dir=tmp_path / "reports")
+    assert result.code == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"ehrlab: error: {bad}:")
+    line_no = lines[0].split(f"{bad}:")[1].split(":")[0]
+    assert line_no.isdigit(), lines[0]  # the line where YAML gives one
+    assert expected in lines[0]
+    assert not (tmp_path / "reports").exists()  # nothing ran
+
+
+def test_an_invalid_file_stops_the_whole_run_before_anything_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    result = ehrlab("run", OUTAGE, str(bad), report_dir=tmp_path / "reports")
+    assert result.code == 2
+    assert "field 'description'" in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("args", [
+    [], ["run"], ["run", "nope.yaml"], ["run", OUTAGE, "--mode", "warp"], ["run", OUTAGE, "--seed", "x"],
+    ["run", OUTAGE, "--time-scale", "0"], ["fly"],
+])
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = ehrlab(*args, report_dir=tmp_path)
+    assert result.code == 2
+    assert "Traceback" not in result.stderr
+    assert "error" in result.stderr
