@@ -15,7 +15,8 @@ OUTAGE = "scenarios/medplum-outage.yaml"
 def test_outage_scenario_passes_and_writes_every_report(tmp_path: Path) -> None:
     result = ehrlab("run", OUTAGE, "--seed", "7", report_dir=tmp_path)
     assert result.code == 0, result.stdout + result.stderr
-    assert result.report is not None and (tmp_path / "latest").is_symlink()
+    assert result.report is not None
+    assert (tmp_path / "latest").is_symlink()
     summary = result.summary()
     assert (summary["seed"], summary["mode"], summary["verdict"]) == (7, "virtual", "pass")
     assert summary["replay"] == f"ehrlab run {OUTAGE} --mode virtual --seed 7"
@@ -29,10 +30,12 @@ def test_outage_scenario_passes_and_writes_every_report(tmp_path: Path) -> None:
         assert check["source"].startswith(("000_", "002_"))
         assert check["threshold"]
     junit = ET.parse(result.report / "junit.xml").getroot()
-    assert junit.get("tests") == str(len(scenario["checks"])) and junit.get("failures") == "0"
+    assert junit.get("tests") == str(len(scenario["checks"]))
+    assert junit.get("failures") == "0"
     assert (result.report / "journal.jsonl").stat().st_size > 0
     assert "medplum-outage: PASS" in (result.report / "summary.md").read_text()
-    assert "medplum-outage" in result.stdout and "PASS" in result.stdout
+    assert "medplum-outage" in result.stdout
+    assert "PASS" in result.stdout
 
 
 def test_a_check_that_cannot_hold_fails_the_run(tmp_path: Path) -> None:
@@ -54,7 +57,7 @@ def test_a_check_that_cannot_hold_fails_the_run(tmp_path: Path) -> None:
 
 BAD_INPUTS = {
     "malformed": ("workload: [oops\n", None, "invalid YAML"),
-    "unknown-field": ("rate: 2/s\n", "    rate: 2/s\n    burst: 3\n", "workload[0].burst"),
+    "unknown-field": ("    rate: 2/s\n", "    rate: 2/s\n    burst: 3\n", "field 'workload[0].burst'"),
     "wrong-type": ("duration: 7m\n", "duration: seven minutes\n", "field 'duration'"),
     "negative": ("duration: 7m\n", "duration: -7m\n", "field 'duration'"),
     "unknown-vendor": ("target: medplum\n", "target: meditech\n", "field 'faults[0].target'"),
@@ -69,7 +72,8 @@ def test_bad_scenario_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
     if case == "malformed":
         text = original.replace("workload:\n", "workload: [oops\n", 1)
     else:
-        assert new is not None and old in original
+        assert new is not None
+        assert old in original
         text = original.replace(old, new, 1)
     bad = tmp_path / f"{case}.yaml"
     bad.write_text(text)

@@ -63,7 +63,8 @@ def test_library_scenarios_all_load() -> None:
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     error = load_error(tmp_path, VALID.replace("rate: 2/s", "rate: [2/s"))
     assert error.file.endswith("scenario.yaml")
-    assert error.line is not None and error.line >= 8
+    assert error.line is not None
+    assert error.line >= 8
     assert "invalid YAML" in error.message
 
 
@@ -96,8 +97,9 @@ def test_unknown_vendor(tmp_path: Path) -> None:
 
 def test_unknown_fault_kind(tmp_path: Path) -> None:
     error = load_error(tmp_path, VALID.replace("kind: outage", "kind: meteor"))
-    assert (error.line, error.field) == (11, "faults[0].kind")
-    assert "meteor" in error.message and "outage" in error.message
+    assert (error.line, error.field) == (10, "faults[0].kind")
+    assert "meteor" in error.message
+    assert "outage" in error.message
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
