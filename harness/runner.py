@@ -41,6 +41,7 @@ from harness.workload.schedule import arrivals
 from integrations.clock import Clock
 from integrations.events import (
     BreakerTransitioned,
+    EventListener,
     IntegrationEvent,
     RequestCompleted,
     RetryScheduled,
@@ -72,7 +73,7 @@ class _Step:
     action: Callable[[], Awaitable[None]] = field(compare=False)
 
 
-def journal_listener(journal: Journal) -> Callable[[IntegrationEvent], None]:
+def journal_listener(journal: Journal) -> EventListener:
     """Turn the integration's events into journal events stamped with scenario time."""
 
     def listen(event: IntegrationEvent) -> None:

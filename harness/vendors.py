@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
+from simulators.medplum import MedplumSettings, create_medplum
 
 from harness.rng import RandomSource
 from integrations.clock import Clock
@@ -26,7 +27,6 @@ from integrations.fhir import (
     RetryPolicy,
     TokenCache,
 )
-from simulators.medplum import MedplumSettings, create_medplum
 
 
 @dataclass(frozen=True, slots=True)

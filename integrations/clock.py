@@ -28,6 +28,6 @@ class Clock(Protocol):
         """Suspend the calling task for `seconds` of this clock's time."""
         ...
 
-    def timeout(self, seconds: float) -> AbstractAsyncContextManager[None]:
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
         """Raise `TimeoutError` in the block if it runs longer than `seconds` of this clock's time."""
         ...

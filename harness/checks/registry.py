@@ -16,10 +16,11 @@ from harness.journal import Event
 M = TypeVar("M")
 Evaluator = Callable[[Any, CheckContext, str], CheckResult]
 _EVALUATORS: dict[type[Any], Evaluator] = {}
+TypedEvaluator = Callable[[M, CheckContext, str], CheckResult]
 
 
-def evaluator(model: type[M]) -> Callable[[Callable[[M, CheckContext, str], CheckResult]], Callable[[M, CheckContext, str], CheckResult]]:
-    def register(fn: Callable[[M, CheckContext, str], CheckResult]) -> Callable[[M, CheckContext, str], CheckResult]:
+def evaluator(model: type[M]) -> Callable[[TypedEvaluator[M]], TypedEvaluator[M]]:
+    def register(fn: TypedEvaluator[M]) -> TypedEvaluator[M]:
         if model in _EVALUATORS:
             raise RuntimeError(f"two evaluators for {model.__name__}")
         _EVALUATORS[model] = fn

@@ -51,7 +51,8 @@ def latency(spec: LatencyPercentile, ctx: CheckContext, source: str) -> CheckRes
     ops = [op for op in ctx.operations_on(spec.vendor) if op.ok]
     if spec.outside_faults:
         ops = ctx.outside_faults(ops, spec.grace)
-    threshold = f"p{spec.percentile:g} <= {spec.max * 1000:g} ms ({_scope(spec.vendor, spec.outside_faults, spec.grace)})"
+    scope = _scope(spec.vendor, spec.outside_faults, spec.grace)
+    threshold = f"p{spec.percentile:g} <= {spec.max * 1000:g} ms ({scope})"
     if not ops:
         return result(spec, passed=False, observed=None, unit="ms", threshold=threshold, source=source,
                       detail="no successful operation in scope")
