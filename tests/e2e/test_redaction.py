@@ -1,0 +1,52 @@
+"""No secret, token or patient detail reaches the journal or any report file.
+
+The lab derives its credentials and synthetic patients from the seed, so this test rebuilds exactly
+the values the run used and looks for each of them in every file the run wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.clock import VirtualClock, run_virtual
+from harness.rng import RandomSource
+from harness.vendors import VENDORS, LabSecrets
+from tests.e2e.helpers import ehrlab
+
+SEED = 21
+
+
+def test_reports_hold_no_secrets_tokens_or_phi(tmp_path: Path) -> None:
+    result = ehrlab("run", "scenarios/medplum-outage.yaml", "--seed", str(SEED), report_dir=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.report is not None
+    written = {p.name: p.read_text() for p in result.report.iterdir()}
+    assert set(written) == {"summary.json", "journal.jsonl", "junit.xml", "summary.md"}
+    everything = "\n".join([*written.values(), result.stdout, result.stderr])
+
+    sources = RandomSource(SEED)
+    secrets = LabSecrets.generate("medplum", sources.stream("secrets.medplum"))
+    simulator = VENDORS["medplum"].simulator(VirtualClock(), sources.stream("simulator.medplum"), secrets)
+
+    async def seed() -> None:
+        simulator.seed_patients(25)  # the scenario's setup.patients: the same patients the run had
+
+    run_virtual(seed)
+    store = simulator.store  # type: ignore[attr-defined]
+    patients = [store.read("Patient", pid) for pid in _ids(written["journal.jsonl"])]
+    assert patients, "the journal names no patient id at all"
+
+    assert secrets.client_secret not in everything
+    assert secrets.admin_token not in everything
+    for patient in patients:
+        name = patient["name"][0]
+        assert name["family"] not in everything
+        assert patient["birthDate"] not in everything
+    assert not re.search(r"\b[0-9a-f]{64}\b", everything), "something shaped like an access token was written"
+    assert "Bearer " not in everything
+    assert "?_id=" not in everything  # query strings can carry identifiers: paths only
+
+
+def _ids(journal: str) -> list[str]:
+    return sorted(set(re.findall(r'"/fhir/R4/Patient/([0-9a-f-]{36})"', journal)))[:10]
