@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
+from starlette.types import ASGIApp
 from simulators.medplum import MedplumSettings, create_medplum
 
 from harness.rng import RandomSource
@@ -50,7 +51,7 @@ class LabSecrets:
 
 class SimulatorHandle(Protocol):
     @property
-    def app(self): ...  # type: ignore[no-untyped-def]  # an ASGI application
+    def app(self) -> ASGIApp: ...
 
     def seed_patients(self, n: int) -> list[str]: ...
 
