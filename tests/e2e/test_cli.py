@@ -107,3 +107,22 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert result.code == 2
     assert "Traceback" not in result.stderr
     assert "error" in result.stderr
+
+
+@pytest.mark.real_network
+def test_real_mode_prints_the_timeline_an_operator_follows(tmp_path: Path) -> None:
+    result = ehrlab("run", str(DATA / "short-outage.yaml"), "--mode", "real", "--time-scale", "40",
+                    report_dir=tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    summary = result.summary()
+    assert (summary["mode"], summary["time_scale"]) == ("real", 40.0)
+    assert summary["replay"].endswith("--mode real --time-scale 40")
+    timeline = result.stderr
+    assert "== short-outage (real, seed 1, 120s)" in timeline
+    order = ["fault f1 START outage on medplum", "breaker medplum: CLOSED -> OPEN", "fault f1 STOP",
+             "breaker medplum: OPEN -> HALF_OPEN", "breaker medplum: HALF_OPEN -> CLOSED"]
+    positions = [timeline.index(line) for line in order]
+    assert positions == sorted(positions), timeline
+    errors = [e for e in (tmp_path / "latest" / "journal.jsonl").read_text().splitlines()
+              if '"error":"ConnectionFailed"' in e]
+    assert errors, "a dropped connection must reach the integration as a transport failure"
