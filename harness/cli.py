@@ -9,6 +9,7 @@ scenario file (one line on stderr naming the file, line and field; nothing is ru
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from collections.abc import Sequence
@@ -138,7 +139,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.verdict == "pass" else 1
 
 
+def _quiet_http_loggers() -> None:
+    """httpx logs every request's full URL at INFO; a search's query string can identify a patient."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_http_loggers()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

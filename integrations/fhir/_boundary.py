@@ -1,0 +1,143 @@
+"""The one boundary where httpx and HTTP meet the connector's error tree (cf. httpx's
+`map_httpcore_exceptions`): `exchange` sends one attempt and returns a `Reply` or raises a
+`ConnectorError`. Nothing else in the connector catches an httpx exception or reads a status code.
+
+| outcome                                      | raised                                  |
+|----------------------------------------------|-----------------------------------------|
+| `clock.timeout` expired, `httpx.TimeoutException` | RequestTimeout                     |
+| `httpx.DecodingError` (bad gzip, bad charset) | MalformedResponse                      |
+| other `httpx.TransportError` (refused, reset, dropped mid-body, protocol error) | ConnectionFailed |
+| 2xx with a body that is not a JSON object    | MalformedResponse                       |
+| 400, 422 / 401 / 403 / 404, 410 / 409 / 412 / 429 / 5xx | per `errors.py`'s table      |
+| any other status (3xx, 405, 406, 415 ...)    | UnexpectedStatus                        |
+
+`AuthError` raised by the auth flow (token endpoint) passes through unchanged. The Retry-After of a
+429 or 5xx is parsed here against `clock.now()`. An OperationOutcome in an error body contributes its
+issue codes and texts; the rest of an error body is never kept (it may be PHI).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import cast
+
+import httpx
+
+from integrations.clock import Clock
+from integrations.fhir.errors import (
+    AuthError,
+    Conflict,
+    ConnectionFailed,
+    ConnectorError,
+    Forbidden,
+    MalformedResponse,
+    NotFound,
+    OutcomeIssue,
+    PreconditionFailed,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    UnexpectedStatus,
+    ValidationFailed,
+)
+from integrations.fhir.models import JsonObject
+from integrations.fhir.retry import parse_retry_after
+
+_ISSUE_TEXT_MAX = 200
+_INVALID = object()  # `_json_body`'s answer for a body that is not a JSON object
+
+_STATUS_ERRORS: dict[int, type[ConnectorError]] = {
+    400: ValidationFailed,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: NotFound,
+    412: PreconditionFailed,
+    422: ValidationFailed,
+    429: RateLimited,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A 2xx answer: what the connector needs of it."""
+
+    status: int
+    etag: str | None
+    location: str | None
+    body: JsonObject | None  # None when the body was empty
+
+
+async def exchange(client: httpx.AsyncClient, request: httpx.Request, *, clock: Clock, timeout_s: float,
+                   vendor: str, correlation_id: str) -> Reply:
+    """Send one attempt within `timeout_s` of the clock and translate the outcome."""
+    try:
+        async with clock.timeout(timeout_s):
+            response = await client.send(request)
+    except ConnectorError:
+        raise
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise RequestTimeout(f"no response to {request.method} within {timeout_s:g} s", vendor=vendor,
+                             correlation_id=correlation_id) from exc
+    except httpx.DecodingError as exc:
+        raise MalformedResponse(f"response body could not be decoded ({type(exc).__name__})", vendor=vendor,
+                                correlation_id=correlation_id) from exc
+    except httpx.TransportError as exc:
+        raise ConnectionFailed(f"{request.method} failed in transport ({type(exc).__name__})", vendor=vendor,
+                               correlation_id=correlation_id) from exc
+    return _reply(response, clock=clock, vendor=vendor, correlation_id=correlation_id)
+
+
+def _reply(response: httpx.Response, *, clock: Clock, vendor: str, correlation_id: str) -> Reply:
+    status = response.status_code
+    if 200 <= status < 300:
+        body = _json_body(response.content)
+        if body is _INVALID:
+            raise MalformedResponse(f"HTTP {status} with a body that is not a JSON object", vendor=vendor,
+                                    status=status, correlation_id=correlation_id)
+        return Reply(status=status, etag=response.headers.get("etag"), location=response.headers.get("location"),
+                     body=cast("JsonObject | None", body))
+    reason = response.reason_phrase or "error"
+    message = f"HTTP {status} {reason}"
+    if status == 401:
+        raise AuthError(f"{message} (the request was resent once with a fresh token)", vendor=vendor, status=status,
+                        correlation_id=correlation_id)
+    error_type = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else UnexpectedStatus)
+    retry_after = None
+    if error_type in (RateLimited, ServerError):
+        retry_after = parse_retry_after(response.headers.get("retry-after"), clock.now())
+    raise error_type(message, vendor=vendor, status=status, correlation_id=correlation_id,
+                     retry_after_s=retry_after, issues=_issues(response.content))
+
+
+def _json_body(content: bytes) -> object:
+    """The parsed JSON object, None for an empty body, `_INVALID` otherwise."""
+    if not content.strip():
+        return None
+    try:
+        payload = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return _INVALID
+    return payload if isinstance(payload, dict) else _INVALID
+
+
+def _issues(content: bytes) -> tuple[OutcomeIssue, ...]:
+    """Issue severity/code/text of an OperationOutcome body; nothing from any other body."""
+    body = _json_body(content)
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ()
+    issues = body.get("issue")
+    if not isinstance(issues, list):
+        return ()
+    found: list[OutcomeIssue] = []
+    for issue in issues:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+        if not isinstance(text, str):
+            text = issue.get("diagnostics") if isinstance(issue.get("diagnostics"), str) else None
+        found.append(OutcomeIssue(severity=str(issue.get("severity", "")), code=str(issue.get("code", "")),
+                                  text=text[:_ISSUE_TEXT_MAX] if text else None))
+    return tuple(found)
