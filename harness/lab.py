@@ -16,14 +16,14 @@ from types import TracebackType
 from typing import Literal
 
 import httpx
-from simulators.server import serve
-from simulators.transport import VirtualTransport
 
 from harness.errors import LabError
 from harness.rng import RandomSource
 from harness.vendors import VENDORS, LabSecrets, VendorClient
 from integrations.clock import Clock
 from integrations.events import EventListener
+from simulators.server import serve
+from simulators.transport import VirtualTransport
 
 Mode = Literal["virtual", "real"]
 

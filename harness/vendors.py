@@ -14,7 +14,6 @@ from typing import Protocol
 
 import httpx
 from starlette.types import ASGIApp
-from simulators.medplum import MedplumSettings, create_medplum
 
 from harness.rng import RandomSource
 from integrations.clock import Clock
@@ -28,6 +27,7 @@ from integrations.fhir import (
     RetryPolicy,
     TokenCache,
 )
+from simulators.medplum import MedplumSettings, create_medplum
 
 
 @dataclass(frozen=True, slots=True)
