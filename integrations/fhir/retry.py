@@ -22,7 +22,7 @@ Which failures are retried: those whose `ConnectorError.retryable` is true (`Ser
 than 429, never `CircuitOpen` (an open breaker fails fast).
 
 Hand-written rather than tenacity: the connector's loop is five lines, and tenacity's time-based
-stops read `time.monotonic()` (practice.md §5.4), which breaks virtual time.
+stops read the system monotonic clock (practice.md §5.4), which breaks virtual time.
 """
 
 from __future__ import annotations
