@@ -1,6 +1,8 @@
-"""`ehrlab`: run scenarios and gate on their verdicts.
+"""`ehrlab`: run scenarios and gate on their verdicts; serve simulators; run the fault proxy.
 
     ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
+    ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
+    ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
 
 Exit codes: 0 every check passed; 1 a check failed (or the lab failed); 2 bad usage or an invalid
 scenario file (one line on stderr naming the file, line and field; nothing is run).
@@ -9,10 +11,11 @@ scenario file (one line on stderr naming the file, line and field; nothing is ru
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.clock import RealClock
@@ -46,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, default=1.0,
                      help="real mode: run the scenario clock this many times faster than the wall (default 1)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict table")
+    serve = commands.add_parser("serve", help="serve vendor simulators on loopback until Ctrl-C")
+    serve.add_argument("vendors", nargs="+", metavar="VENDOR", help="medplum, epic, cerner, allscripts, or all")
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0,
+                       help="port of the first simulator, the next ones count up (default: ephemeral ports)")
+    serve.add_argument("--seed", type=int, default=None, help="seed for data and credentials (default: random)")
+    serve.add_argument("--patients", type=int, default=20, help="synthetic patients per simulator (default 20)")
+    commands.add_parser("proxy", help="run the Toxiproxy-compatible fault proxy (see `ehrlab proxy --help`)",
+                        add_help=False)
     return parser
 
 
@@ -147,15 +159,24 @@ def _quiet_http_loggers() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_http_loggers()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["proxy"]:
+        proxy_main: Callable[[list[str]], int] = importlib.import_module("simulators.toxiproxy.cli").main
+        return proxy_main(args_list[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
             return 2
         return 0 if exc.code in (0, None) else 2
     try:
+        if args.command == "serve":
+            from harness import serve_cmd
+
+            return serve_cmd.run(args.vendors, host=args.host, port=args.port, seed=args.seed,
+                                 patients=args.patients)
         code: int = cmd_run(args)
         return code
     except HarnessError as exc:
