@@ -1,236 +1,172 @@
-"""Fault injection for every simulator: a pure ASGI middleware and the admin API that drives it.
+"""Fault injection for every simulator: a pure ASGI middleware applying the faults of a `ChaosState`.
 
-`ChaosMiddleware` wraps a simulator's whole app (outermost, the shape of Starlette's
-`TrustedHostMiddleware`) and applies the faults in `ChaosState` to every HTTP request whose path is
-not exempt (`/admin` by default, so the faults can always be switched off). Each fault is optional
-and independent; per request they apply in this order:
+`ChaosMiddleware` wraps a simulator's FastAPI app (inside the request journal, see
+`simulators.admin.assemble`; the shape of Starlette's `TrustedHostMiddleware`) and applies the active
+faults (`simulators.admin.faults`) to every HTTP request whose path is not exempt (`/admin` by
+default, so the faults can always be switched off). Per request, among the faults whose scope
+matches (method, path prefix, client id from `client_resolver(scope)`, asked only while some active
+fault is scoped to a client; without a resolver, client-scoped faults match nothing), in this order:
 
-1. outage: `status` mode answers `status` (default 503) with an OperationOutcome (code `transient`);
-   `drop` mode raises `ConnectionDropped`, which the serving layer turns into a closed connection
-   with no response (`simulators.transport`, `simulators.server`);
-2. latency: sleeps a uniform `[min_ms, max_ms]` on the injected clock (virtual time in CI);
-3. error rate: with probability `probability`, answers `status` (default 500) with an OperationOutcome;
-4. the app.
+1. outage (the newest matching): `status` mode answers `status` with an OperationOutcome (code
+   `transient`); `drop` mode raises `ConnectionDropped`, which the serving layer turns into a
+   closed connection with no response (`simulators.transport`, `simulators.server`);
+2. fail-next (the oldest matching with calls left): like an outage for one call, counting down;
+   the fault is removed when its count is spent;
+3. latency: every matching latency fault sleeps a uniform `[min_ms, max_ms]` on the injected clock;
+4. error rate: every matching error-rate fault draws once; the first hit answers a status drawn
+   from its list (one more draw, only if the list has several), with an OperationOutcome;
+5. the app, its response damaged by the oldest matching malformed-body fault and slowed by the
+   oldest matching slow-body fault (`simulators.admin.body_faults`).
 
 Determinism: the middleware draws from its own `random.Random` only to decide: one `uniform` per
-request while latency is on, one `random()` per request while the error rate is on. Exempt paths
-and faults that are off draw nothing, so a replay with the same seed and timeline decides the same.
+matching latency fault, one `random()` per matching error-rate fault (plus one `choice` when it
+fires with several statuses). Exempt paths and faults that are off or out of scope draw nothing, so
+a replay with the same seed and timeline decides the same.
 
-Admin API (`chaos_admin_router`, mounted at `/admin/chaos`, `Authorization: Bearer <admin token>`):
-`GET` state; `PUT /outage|/latency|/error-rate` start or replace one fault; `DELETE` one of them,
-or `DELETE /admin/chaos` for all. Every PUT/DELETE answers 200 with the new state.
+Each fault applied is recorded in the request's ASGI state (`scope["state"]["ehrlab_faults"]`, a
+list of `(fault id, kind)`), which the request journal reads. The admin API that manages the faults
+is `simulators.admin.chaos_api.chaos_admin_router` (re-exported here with the fault models, so the
+first API's imports keep working).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from fastapi import APIRouter, Request, params
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from integrations.clock import Clock
-from simulators.errors import ConnectionDropped
-from simulators.fhir.outcome import (
-    OutcomeError,
-    OutcomeRoute,
-    fhir_response,
-    issue_code_for_status,
-    operation_outcome,
-    status_phrase,
+from simulators.admin.auth import admin_route_class
+from simulators.admin.body_faults import BodyFaultSend
+from simulators.admin.chaos_api import chaos_admin_router
+from simulators.admin.faults import (
+    MAX_LATENCY_MS,
+    ActiveFault,
+    ChaosCounters,
+    ChaosState,
+    ErrorRate,
+    FailNext,
+    Fault,
+    FaultScope,
+    Latency,
+    MalformedBody,
+    Outage,
+    SlowBody,
 )
+from simulators.errors import ConnectionDropped, ResponseTruncated
+from simulators.fhir.outcome import fhir_response, issue_code_for_status, operation_outcome, status_phrase
+
+__all__ = [
+    "MAX_LATENCY_MS", "STATE_FAULTS", "ActiveFault", "ChaosCounters", "ChaosMiddleware", "ChaosState",
+    "ClientResolver", "ErrorRate", "FailNext", "Fault", "FaultScope", "Latency", "MalformedBody", "Outage",
+    "ResponseTruncated", "SlowBody", "admin_route_class", "chaos_admin_router", "request_state",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Longest latency the admin API accepts: 10 minutes (beyond that, use an outage).
-MAX_LATENCY_MS = 600_000
+#: Who is calling, from the raw ASGI scope (e.g. the client of the request's bearer token), or None.
+ClientResolver = Callable[[Scope], "str | None"]
+#: Where the middleware records the faults it applied: a list of (fault id, kind).
+STATE_FAULTS = "ehrlab_faults"
+F = TypeVar("F", Outage, Latency, ErrorRate, FailNext, MalformedBody, SlowBody)
 
 
-class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def request_state(scope: Scope) -> dict[str, object]:
+    """The request's ASGI state dict (what Starlette's `request.state` reads and writes)."""
+    state = scope.get("state")
+    if not isinstance(state, dict):
+        state = scope["state"] = {}
+    return state
 
 
-class Outage(_Fault):
-    """Every call fails: an error status with an OperationOutcome, or a dropped connection."""
-
-    mode: Literal["status", "drop"] = "status"
-    status: int = Field(default=503, ge=400, le=599)
-
-
-class Latency(_Fault):
-    """Every call is delayed by a uniform random time in [min_ms, max_ms] milliseconds."""
-
-    min_ms: int = Field(ge=0, le=MAX_LATENCY_MS)
-    max_ms: int = Field(ge=0, le=MAX_LATENCY_MS)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Latency:
-        if self.min_ms > self.max_ms:
-            raise ValueError("min_ms must not exceed max_ms")
-        return self
-
-
-class ErrorRate(_Fault):
-    """Each call fails with `status` with probability `probability`."""
-
-    probability: float = Field(ge=0.0, le=1.0)
-    status: int = Field(default=500, ge=400, le=599)
-
-
-@dataclass
-class ChaosCounters:
-    """How many requests each fault has affected since the simulator started."""
-
-    outage: int = 0
-    latency: int = 0
-    error_rate: int = 0
-
-
-@dataclass
-class ChaosState:
-    """The faults currently on; `None` means off. Shared by the middleware and the admin API."""
-
-    outage: Outage | None = None
-    latency: Latency | None = None
-    error_rate: ErrorRate | None = None
-    injected: ChaosCounters = field(default_factory=ChaosCounters)
-
-    def clear(self) -> None:
-        self.outage = None
-        self.latency = None
-        self.error_rate = None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "outage": None if self.outage is None else self.outage.model_dump(),
-            "latency": None if self.latency is None else self.latency.model_dump(),
-            "error_rate": None if self.error_rate is None else self.error_rate.model_dump(),
-            "injected": {"outage": self.injected.outage, "latency": self.injected.latency,
-                         "error_rate": self.injected.error_rate},
-        }
+def _matching(faults: Sequence[ActiveFault], kind: type[F], method: str, path: str,
+              client: str | None) -> list[tuple[ActiveFault, F]]:
+    """The active faults of type `kind` whose scope matches, oldest first, with their typed settings."""
+    return [(f, f.fault) for f in faults
+            if isinstance(f.fault, kind) and (f.scope is None or f.scope.matches(method, path, client))]
 
 
 class ChaosMiddleware:
     """Applies `state`'s faults to every HTTP request outside `exempt_prefixes`."""
 
     def __init__(self, app: ASGIApp, state: ChaosState, clock: Clock, rng: random.Random,
-                 exempt_prefixes: Sequence[str] = ("/admin",)) -> None:
+                 exempt_prefixes: Sequence[str] = ("/admin",), client_resolver: ClientResolver | None = None) -> None:
         self.app = app
         self.state = state
         self.clock = clock
         self.rng = rng
         self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
+        self.client_resolver = client_resolver
 
     def is_exempt(self, path: str) -> bool:
         return any(path == prefix or path.startswith(prefix + "/") for prefix in self.exempt_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.is_exempt(scope["path"]):
+        if scope["type"] != "http" or self.is_exempt(scope["path"]) or not self.state.faults:
             await self.app(scope, receive, send)
             return
-        state = self.state
-        outage = state.outage
-        if outage is not None:
-            state.injected.outage += 1
-            if outage.mode == "drop":
-                raise ConnectionDropped(f"chaos outage: dropped {scope['method']} {scope['path']}")
-            text = f"{status_phrase(outage.status)} (simulated outage)"
-            response = fhir_response(operation_outcome("transient", text), outage.status)
-            await response(scope, receive, send)
+        method, path = scope["method"], scope["path"]
+        client = self._client(scope, self.state.faults)
+        applied: list[tuple[str, str]] = []
+        request_state(scope)[STATE_FAULTS] = applied
+
+        def record(fault: ActiveFault) -> None:
+            fault.injected += 1
+            self.state.injected.count(fault.kind)
+            applied.append((fault.id, fault.kind))
+
+        outages = _matching(self.state.faults, Outage, method, path, client)
+        if outages:
+            active, outage = outages[-1]
+            record(active)
+            await self._fail(outage.mode, outage.status, "simulated outage", scope, receive, send)
             return
-        latency = state.latency
-        if latency is not None:
-            state.injected.latency += 1
+        pending = [(f, spec) for f, spec in _matching(self.state.faults, FailNext, method, path, client)
+                   if f.remaining]
+        if pending:
+            active, failing = pending[0]
+            active.remaining = (active.remaining or 1) - 1
+            if active.remaining == 0:
+                self.state.remove(active.id)
+            record(active)
+            await self._fail(failing.mode, failing.status, "simulated failure", scope, receive, send)
+            return
+        for active, latency in _matching(self.state.faults, Latency, method, path, client):
+            record(active)
             await self.clock.sleep(self.rng.uniform(latency.min_ms, latency.max_ms) / 1000.0)
-        error_rate = state.error_rate  # read after the sleep: the fault may have changed meanwhile
-        if error_rate is not None and self.rng.random() < error_rate.probability:
-            state.injected.error_rate += 1
-            text = f"{status_phrase(error_rate.status)} (simulated error)"
-            outcome = operation_outcome(issue_code_for_status(error_rate.status), text)
-            await fhir_response(outcome, error_rate.status)(scope, receive, send)
+        # read after the sleeps: the faults may have changed meanwhile
+        for active, rate in _matching(self.state.faults, ErrorRate, method, path, client):
+            if self.rng.random() < rate.probability:
+                choices = rate.choices()
+                status = choices[0] if len(choices) == 1 else self.rng.choice(choices)
+                record(active)
+                await self._fail("status", status, "simulated error", scope, receive, send)
+                return
+        malformed = _matching(self.state.faults, MalformedBody, method, path, client)[:1]
+        slow = _matching(self.state.faults, SlowBody, method, path, client)[:1]
+        if not malformed and not slow:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        by_kind = {active.kind: active for active, _ in malformed + slow}
 
+        def on_applied(kind: str) -> None:
+            record(by_kind[kind])
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
+        body_send = BodyFaultSend(send, self.clock, on_applied=on_applied,
+                                  malformed=malformed[0][1] if malformed else None, slow=slow[0][1] if slow else None)
+        await self.app(scope, receive, body_send)
 
+    def _client(self, scope: Scope, faults: Sequence[ActiveFault]) -> str | None:
+        if self.client_resolver is None or not any(f.scope is not None and f.scope.client_id for f in faults):
+            return None
+        return self.client_resolver(scope)
 
-def admin_auth(admin_token: str) -> params.Depends:
-    """A FastAPI dependency that lets only `Authorization: Bearer <admin_token>` through (401 OO)."""
-    if not admin_token:
-        raise ValueError("admin_token must not be empty")
-    expected = admin_token.encode("utf-8")
-
-    async def require_admin(request: Request) -> None:
-        given = _bearer(request)
-        if given is None or not hmac.compare_digest(given.encode("utf-8"), expected):
-            outcome = operation_outcome("login", "Unauthorized", outcome_id="unauthorized")
-            raise OutcomeError(401, outcome, {"WWW-Authenticate": 'Bearer realm="admin"'})
-
-    return params.Depends(require_admin)
-
-
-def chaos_admin_router(state: ChaosState, admin_token: str) -> APIRouter:
-    """The `/admin/chaos` API over `state`, protected by `admin_token` (compared in constant time)."""
-    router = APIRouter(prefix="/admin/chaos", route_class=OutcomeRoute, dependencies=[admin_auth(admin_token)])
-
-    def answer() -> JSONResponse:
-        return JSONResponse(state.to_json())
-
-    @router.get("")
-    async def get_chaos() -> JSONResponse:
-        return answer()
-
-    @router.delete("")
-    async def clear_chaos() -> JSONResponse:
-        state.clear()
-        logger.info("chaos: all faults cleared")
-        return answer()
-
-    @router.put("/outage")
-    async def put_outage(body: Outage) -> JSONResponse:
-        state.outage = body
-        logger.info("chaos: outage on (mode=%s status=%d)", body.mode, body.status)
-        return answer()
-
-    @router.delete("/outage")
-    async def delete_outage() -> JSONResponse:
-        state.outage = None
-        logger.info("chaos: outage off")
-        return answer()
-
-    @router.put("/latency")
-    async def put_latency(body: Latency) -> JSONResponse:
-        state.latency = body
-        logger.info("chaos: latency on (%d..%d ms)", body.min_ms, body.max_ms)
-        return answer()
-
-    @router.delete("/latency")
-    async def delete_latency() -> JSONResponse:
-        state.latency = None
-        logger.info("chaos: latency off")
-        return answer()
-
-    @router.put("/error-rate")
-    async def put_error_rate(body: ErrorRate) -> JSONResponse:
-        state.error_rate = body
-        logger.info("chaos: error rate on (p=%g status=%d)", body.probability, body.status)
-        return answer()
-
-    @router.delete("/error-rate")
-    async def delete_error_rate() -> JSONResponse:
-        state.error_rate = None
-        logger.info("chaos: error rate off")
-        return answer()
-
-    return router
+    async def _fail(self, mode: str, status: int, why: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if mode == "drop":
+            raise ConnectionDropped(f"chaos: dropped {scope['method']} {scope['path']}")
+        code = "transient" if why == "simulated outage" else issue_code_for_status(status)
+        outcome = operation_outcome(code, f"{status_phrase(status)} ({why})")
+        await fhir_response(outcome, status)(scope, receive, send)

@@ -2,6 +2,7 @@
 
     SimulatorError                 root of everything the simulators raise on purpose
     ├── ConnectionDropped          chaos wants this client's connection closed with no response
+    │   └── ResponseTruncated      ... after a response body cut short of its Content-Length
     ├── OutcomeError               answer this request with an OperationOutcome (simulators.fhir.outcome)
     └── StoreError                 a FHIR store operation was refused (simulators.fhir.store)
         ├── ResourceNotFound       no such resource
@@ -26,6 +27,20 @@ class SimulatorError(Exception):
 
 class ConnectionDropped(SimulatorError):
     """Drop the client's connection without sending any response (a chaos outage in "drop" mode)."""
+
+
+class ResponseTruncated(ConnectionDropped):
+    """Close the client's connection after a response body cut short of its Content-Length.
+
+    A `ConnectionDropped`, so a serving layer that only knows dropped connections still closes the
+    connection (the client then sees the same error class); `received` and `expected` are the body
+    bytes sent and declared, for the message httpx gives when a real server does this.
+    """
+
+    def __init__(self, received: int, expected: int) -> None:
+        super().__init__(f"response body truncated: sent {received} of {expected} bytes")
+        self.received = received
+        self.expected = expected
 
 
 class StoreError(SimulatorError):

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simulators.errors import ConnectionDropped
+from simulators.errors import ConnectionDropped, ResponseTruncated
 
 #: How long a shutdown waits for in-flight requests before cancelling them.
 GRACEFUL_SHUTDOWN_S = 5
@@ -50,13 +50,16 @@ class _DropConnection:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
-        except ConnectionDropped:
+        except ConnectionDropped as exc:
             if scope["type"] != "http":
                 raise
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             if not isinstance(transport, asyncio.Transport):
                 raise RuntimeError("cannot drop the connection: uvicorn's send() exposes no transport") from None
-            transport.abort()
+            if isinstance(exc, ResponseTruncated):
+                transport.close()  # flush the bytes already written (the partial body), then FIN
+            else:
+                transport.abort()
             while (await receive())["type"] != "http.disconnect":
                 pass
 

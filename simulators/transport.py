@@ -3,7 +3,8 @@
 `VirtualTransport` is `httpx.ASGITransport` plus one translation at its boundary: the chaos layer's
 `ConnectionDropped` becomes `httpx.RemoteProtocolError("Server disconnected without sending a
 response.")`, exactly what httpx raises when a real server closes the connection without answering
-(`simulators.server` does that over TCP). Code under test sees the same error in both modes.
+(`simulators.server` does that over TCP), and `ResponseTruncated` becomes the error httpx raises for a
+body cut short. Code under test sees the same error in both modes.
 
 Other exceptions escaping the app are re-raised as they are (a simulator bug should fail loudly).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import httpx
 from starlette.types import ASGIApp
 
-from simulators.errors import ConnectionDropped
+from simulators.errors import ConnectionDropped, ResponseTruncated
 
 DISCONNECTED = "Server disconnected without sending a response."
 
@@ -27,6 +28,11 @@ class VirtualTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return await self._asgi.handle_async_request(request)
+        except ResponseTruncated as exc:
+            # the message httpx gives when a real server closes mid-body
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body "
+                f"(received {exc.received} bytes, expected {exc.expected})", request=request) from exc
         except ConnectionDropped as exc:
             raise httpx.RemoteProtocolError(DISCONNECTED, request=request) from exc
 

@@ -1,33 +1,43 @@
-"""Build a Medplum simulator: the FastAPI app, its chaos layer, store, tokens and seed data.
+"""Build a Medplum simulator: FHIR core with Medplum's personality, OAuth, quotas, audit, admin API.
+
+Layers, outermost first: request journal and chaos (`simulators.admin.assemble`), Medplum's per-IP
+request limit and `RateLimit` header (`limits.RequestRateLimit`), the Bearer gate on /fhir/R4
+(`auth.FhirGate`), then the FastAPI app: the FHIR core at `/fhir/R4` (a Starlette Mount, see
+`create_medplum`), `/oauth2/token`, `/healthcheck`, the admin routers at `/admin`, and `/openapi.json`
+(as the real server publishes one).
 
 Randomness: `create_medplum` splits the rng it is given into independent streams, in a fixed order
-(store ids and versions, access tokens, chaos decisions, seed data, project id), so e.g. a chaos
-decision never shifts the next resource id or token, and the same seed gives the same ids and tokens.
+(store ids and versions, access tokens, admin layer, seed data, project id, registry, paging/export),
+so e.g. a chaos decision never shifts the next resource id or token, and the same seed gives the same
+ids, tokens and data.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from integrations.clock import Clock
-from simulators.chaos import ChaosMiddleware, ChaosState, chaos_admin_router
+from simulators.admin.assemble import Simulation, assemble
+from simulators.admin.clients import ClientRegistry
+from simulators.admin.journal import RequestJournal
+from simulators.admin.ratelimit import WindowRateLimiter
+from simulators.admin.tokens import TokenStore
+from simulators.chaos import ChaosState
+from simulators.fhir.api import fhir_asgi, fhir_router
 from simulators.fhir.outcome import install_outcome_handlers
-from simulators.fhir.store import ResourceStore, rng_uuid, uuid_ids, uuid_versions
-from simulators.medplum.auth import TokenStore, oauth_router
-from simulators.medplum.fhir_api import fhir_router
+from simulators.fhir.personality import store_for
+from simulators.fhir.store import ResourceStore, rng_uuid
+from simulators.fhir.synthetic import Population, seed_population
+from simulators.medplum.audit import AuditTrail
+from simulators.medplum.auth import FHIR_BASE, FhirGate, medplum_authorizer, oauth_router
+from simulators.medplum.limits import MINUTE, FhirQuota, RequestRateLimit
+from simulators.medplum.personality import medplum_personality
 from simulators.medplum.settings import MedplumSettings
-
-if TYPE_CHECKING:
-    from faker import Faker
-    from starlette.types import ASGIApp
-
-#: Oldest seeded patient, in years.
-MAX_AGE_YEARS = 95
 
 
 def _fork(rng: random.Random) -> random.Random:
@@ -35,59 +45,48 @@ def _fork(rng: random.Random) -> random.Random:
 
 
 class MedplumSimulator:
-    """One fake Medplum server. `app` is the ASGI app to serve or mount (chaos outermost)."""
+    """One fake Medplum server. `app` is the ASGI app to serve or mount (journal and chaos outermost)."""
 
-    def __init__(self, *, app: ASGIApp, chaos: ChaosState, store: ResourceStore, tokens: TokenStore,
-                 settings: MedplumSettings, clients: dict[str, str], project_id: str, clock: Clock,
-                 seed_rng: random.Random) -> None:
-        self.app = app
-        self.chaos = chaos
+    def __init__(self, *, simulation: Simulation, store: ResourceStore, tokens: TokenStore,
+                 registry: ClientRegistry, settings: MedplumSettings, project_id: str, clock: Clock,
+                 seed_rng: random.Random, audit: AuditTrail | None = None) -> None:
+        self.simulation = simulation
+        self.app: ASGIApp = simulation.app
+        self.chaos: ChaosState = simulation.chaos
+        self.journal: RequestJournal = simulation.journal
+        self.limiters = simulation.limiters
         self.store = store
         self.tokens = tokens
+        self.registry = registry
         self.settings = settings
-        self.clients = clients  # client_id -> secret, read per token request
         self.project_id = project_id
         self._clock = clock
         self._seed_rng = seed_rng
-        self._faker: Faker | None = None
+        self.population: Population = Population()
+        self._audit = audit
 
     def __repr__(self) -> str:
-        return f"MedplumSimulator(project_id={self.project_id!r}, clients={sorted(self.clients)!r})"
+        return f"MedplumSimulator(project_id={self.project_id!r}, clients={self.registry.client_ids()!r})"
+
+    def audit_events(self) -> list[dict[str, object]]:
+        """Every AuditEvent written so far (pending ones are flushed first), oldest first."""
+        if self._audit is not None:
+            self._audit.flush()
+        return self.store.search("AuditEvent")
 
     def seed_patients(self, n: int) -> list[str]:
-        """Create `n` synthetic patients (name, gender, birthDate) and return their ids, in order."""
+        """Create `n` synthetic patients with their records and return the patients' ids, in order."""
         if n < 0:
             raise ValueError("n must not be negative")
-        fake = self._fake()
-        today = self._clock.now().date()
-        ids: list[str] = []
-        for _ in range(n):
-            gender = self._seed_rng.choice(("female", "male"))
-            given = fake.first_name_female() if gender == "female" else fake.first_name_male()
-            birth_date = today - timedelta(days=self._seed_rng.randint(0, MAX_AGE_YEARS * 365))
-            patient = {
-                "resourceType": "Patient",
-                "active": True,
-                "name": [{"use": "official", "family": fake.last_name(), "given": [given]}],
-                "gender": gender,
-                "birthDate": birth_date.isoformat(),
-            }
-            ids.append(self.store.create(patient)["id"])
-        return ids
-
-    def _fake(self) -> Faker:
-        if self._faker is None:
-            from faker import Faker  # imported on first use: it is slow to import
-
-            self._faker = Faker("en_US")
-            self._faker.seed_instance(self._seed_rng.getrandbits(64))
-        return self._faker
+        population = seed_population(self.store, self._seed_rng, self._clock, n)
+        self.population = Population(self.population.patients + population.patients)
+        return population.patient_ids
 
 
 def _health_router(settings: MedplumSettings) -> APIRouter:
     router = APIRouter()
     body = {"ok": True, "version": settings.version, "platform": settings.platform, "runtime": settings.runtime,
-            "postgres": True, "redis": True}
+            "postgres": True, "redis": True, "redisInstances": {"default": True}}
 
     @router.get("/healthcheck")
     async def healthcheck() -> JSONResponse:
@@ -98,19 +97,40 @@ def _health_router(settings: MedplumSettings) -> APIRouter:
 
 def create_medplum(settings: MedplumSettings, clock: Clock, rng: random.Random) -> MedplumSimulator:
     """A Medplum simulator on `clock`, all of whose randomness comes from `rng`."""
-    store_rng, token_rng, chaos_rng, seed_rng, project_rng = (_fork(rng) for _ in range(5))
+    store_rng, token_rng, admin_rng, seed_rng, project_rng, registry_rng, fhir_rng = (_fork(rng) for _ in range(7))
     project_id = settings.project_id or rng_uuid(project_rng)
-    clients = {client_id: secret.get_secret_value() for client_id, secret in settings.clients.items()}
-    store = ResourceStore(clock, new_id=uuid_ids(store_rng), new_version=uuid_versions(store_rng))
+    personality = medplum_personality(settings)
+    store = store_for(personality, clock, store_rng)
     tokens = TokenStore(clock, token_rng, settings.token_lifetime_s)
-    chaos = ChaosState()
+    registry = ClientRegistry(clock, registry_rng)
+    for client_id, secret in settings.clients.items():
+        registry.register(client_id, secret=secret.get_secret_value(), scopes=list(settings.client_scopes))
+    limiters = {
+        "requests": WindowRateLimiter(clock, settings.rate_limit_per_minute, MINUTE),
+        "auth": WindowRateLimiter(clock, settings.auth_rate_limit_per_minute, MINUTE),
+        "fhir_user": WindowRateLimiter(clock, settings.fhir_quota_per_minute, MINUTE,
+                                       enabled=settings.enable_fhir_quota),
+        "fhir_project": WindowRateLimiter(clock, settings.fhir_quota_per_minute * settings.project_quota_multiplier,
+                                          MINUTE, enabled=settings.enable_fhir_quota),
+    }
+    quota = FhirQuota(limiters["fhir_user"], limiters["fhir_project"], project_id)
 
-    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    api = FastAPI(openapi_url="/openapi.json", docs_url=None, redoc_url=None, title="Medplum (ehrlab simulator)",
+                  version=settings.version)
     install_outcome_handlers(api)
-    api.include_router(oauth_router(clients, tokens, project_id))
+    api.include_router(oauth_router(registry, tokens, project_id))
     api.include_router(_health_router(settings))
-    api.include_router(fhir_router(store, tokens, settings.resource_types))
-    api.include_router(chaos_admin_router(chaos, settings.admin_token.get_secret_value()))
-    app = ChaosMiddleware(api, chaos, clock, chaos_rng)
-    return MedplumSimulator(app=app, chaos=chaos, store=store, tokens=tokens, settings=settings, clients=clients,
-                            project_id=project_id, clock=clock, seed_rng=seed_rng)
+    audit = AuditTrail(store, clock) if settings.audit_events else None
+    fhir = fhir_router(store=store, personality=personality, clock=clock, rng=fhir_rng,
+                       authorize=medplum_authorizer(tokens, quota, audit.flush if audit is not None else None),
+                       on_interaction=audit.hook if audit is not None else None)
+    # Served by Starlette's router, mounted first (see `fhir_asgi`); the included copy only documents them.
+    api.router.routes.insert(0, Mount(FHIR_BASE, app=fhir_asgi(fhir)))
+    api.include_router(fhir, prefix=FHIR_BASE)
+    api.add_middleware(FhirGate, tokens=tokens)
+    api.add_middleware(RequestRateLimit, requests=limiters["requests"], auth=limiters["auth"])
+    simulation = assemble(api, name="medplum", clock=clock, rng=admin_rng,
+                          admin_token=settings.admin_token.get_secret_value(), registry=registry, tokens=tokens,
+                          store=store, limiters=limiters)
+    return MedplumSimulator(simulation=simulation, store=store, tokens=tokens, registry=registry, settings=settings,
+                            project_id=project_id, clock=clock, seed_rng=seed_rng, audit=audit)

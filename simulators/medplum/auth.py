@@ -1,7 +1,7 @@
-"""Medplum's OAuth token endpoint (client credentials) and the Bearer check on /fhir/R4.
+"""Medplum's OAuth token endpoint (client credentials) and the checks on every /fhir/R4 call.
 
-Reproduces packages/server/src/oauth/token.ts (reference/vendors.md §3, read at medplum/medplum
-commit 0489d58a):
+Token endpoint, reproducing packages/server/src/oauth/token.ts (reference/vendors.md §3, read at
+medplum/medplum commit 0489d58a):
 - only `application/x-www-form-urlencoded`, else `400 'Unsupported content type'` as a text body
   (Express `res.send(string)`, hence `text/html`);
 - credentials from HTTP Basic when an `Authorization` header is present (a non-Basic header is
@@ -9,30 +9,39 @@ commit 0489d58a):
   Basic value is split on `:` with no URL-decoding, so a secret containing `:` is cut there;
 - errors are `400 {"error": "invalid_request", "error_description": ...}`: "Missing grant_type",
   "Missing client_id", "Missing client_secret", "Invalid client", "Invalid secret";
-- any grant type other than client_credentials: `invalid_request` "Unsupported grant_type". That is
-  what token.ts sends (RFC 6749 §5.2 would say `unsupported_grant_type`);
+- any grant type other than client_credentials: `invalid_request` "Unsupported grant_type" (what
+  token.ts sends; RFC 6749 §5.2 would say `unsupported_grant_type`);
 - private_key_jwt client assertions are not implemented: "Invalid client assertion".
+Clients and secrets live in the shared `ClientRegistry` (rotation: every active secret works until the
+admin API revokes it); tokens in the shared `TokenStore` (forced expiry from the admin API).
 
-Access tokens are opaque hex strings drawn from the simulator's rng (real Medplum issues JWTs) and
-expire `token_lifetime_s` after issue on the injected clock's monotonic time. Tokens are never logged.
+Scopes: the response echoes the requested `scope` (default `openid`). A request naming no SMART resource
+scope gets the client's registered scopes (Medplum: the client's access policy, by default the whole
+project); one naming resource scopes gets those the client may have (`narrow_scopes`), possibly none.
+
+Every FHIR call (`FhirGate`, before routing, as Medplum's auth middleware): a known, unexpired Bearer
+token or `401 unauthorized` with `WWW-Authenticate: Bearer error="invalid_token"`; then, per interaction
+(`medplum_authorizer`): the token's scopes must allow it (`403 forbidden`), then the FHIR quota is
+charged (`429`). `/fhir/R4/metadata` and `/fhir/R4/.well-known/*` are public. Tokens are never logged.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
-import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request, params
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from integrations.clock import Clock
-from simulators.fhir.outcome import OutcomeError
-from simulators.medplum.outcomes import unauthorized
+from simulators.admin.clients import ClientRegistry, narrow_scopes, parse_scope, scope_allows
+from simulators.admin.tokens import Grant, TokenStore
+from simulators.fhir.interaction import SMART_LETTERS, Authorizer, Interaction
+from simulators.fhir.outcome import OutcomeError, dump_json
+from simulators.medplum.limits import FhirQuota
+from simulators.medplum.outcomes import forbidden, unauthorized
 
 FORM = "application/x-www-form-urlencoded"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -40,47 +49,10 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 UNSUPPORTED_GRANT_ERROR = "invalid_request"
 #: Medplum's answer to a missing/unknown/expired token on the FHIR API.
 INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    client_id: str
-    scope: str
-    expires_at: float  # on the clock's monotonic time base
-
-
-class TokenStore:
-    """Issued access tokens; a token is valid until `expires_at`, exclusive."""
-
-    def __init__(self, clock: Clock, rng: random.Random, lifetime_s: int) -> None:
-        self._clock = clock
-        self._rng = rng
-        self.lifetime_s = lifetime_s
-        self._tokens: dict[str, AccessToken] = {}
-
-    def __repr__(self) -> str:
-        return f"TokenStore(lifetime_s={self.lifetime_s}, issued={len(self._tokens)})"
-
-    def issue(self, client_id: str, scope: str) -> str:
-        now = self._clock.monotonic()
-        self._tokens = {token: info for token, info in self._tokens.items() if info.expires_at > now}
-        token = f"{self._rng.getrandbits(256):064x}"
-        self._tokens[token] = AccessToken(client_id=client_id, scope=scope, expires_at=now + self.lifetime_s)
-        return token
-
-    def check(self, token: str) -> AccessToken | None:
-        """The token's grant if it is known and not expired, else None."""
-        info = self._tokens.get(token)
-        if info is None or self._clock.monotonic() >= info.expires_at:
-            return None
-        return info
-
-    def revoke(self, client_id: str | None = None) -> int:
-        """Forget every token (of `client_id` if given); returns how many were revoked."""
-        keep = {} if client_id is None else {t: i for t, i in self._tokens.items() if i.client_id != client_id}
-        revoked = len(self._tokens) - len(keep)
-        self._tokens = keep
-        return revoked
+FHIR_BASE = "/fhir/R4"
+#: Scope decisions remembered per (scopes, type, letter) before the memo starts over.
+MAX_SCOPE_DECISIONS = 4096
+_PUBLIC_PATHS = frozenset({f"{FHIR_BASE}/metadata", f"{FHIR_BASE}/.well-known/smart-configuration"})
 
 
 def _token_error(description: str, error: str = "invalid_request") -> JSONResponse:
@@ -103,8 +75,16 @@ def _basic_credentials(header: str) -> tuple[str, str] | str:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
-def oauth_router(clients: Mapping[str, str], tokens: TokenStore, project_id: str) -> APIRouter:
-    """`POST /oauth2/token`; `clients` maps client_id to secret (read at each request: rotatable)."""
+def granted_scopes(requested: str, allowed: list[str]) -> list[str]:
+    """The resource scopes a token carries (see the module docstring)."""
+    asked = requested.split()
+    if not any(parse_scope(scope) is not None for scope in asked):
+        return list(allowed)
+    return narrow_scopes(asked, allowed)
+
+
+def oauth_router(registry: ClientRegistry, tokens: TokenStore, project_id: str) -> APIRouter:
+    """`POST /oauth2/token` against `registry` (read at each request: rotatable)."""
     router = APIRouter()
 
     @router.post("/oauth2/token")
@@ -134,18 +114,17 @@ def oauth_router(clients: Mapping[str, str], tokens: TokenStore, project_id: str
             return _token_error("Missing client_id")
         if not secret:
             return _token_error("Missing client_secret")
-        expected = clients.get(client_id)
-        if expected is None:
-            return _token_error("Invalid client")
-        if not hmac.compare_digest(secret.encode("utf-8"), expected.encode("utf-8")):
-            return _token_error("Invalid secret")
+        known = registry.get(client_id) is not None
+        if not registry.verify_secret(client_id, secret) or not known:  # constant time either way
+            return _token_error("Invalid secret" if known else "Invalid client")
+        request.state.ehrlab_client = client_id
         scope = form.get("scope") or "openid"
-        access_token = tokens.issue(client_id, scope)
+        issued = tokens.issue(client_id, granted_scopes(scope, registry.scopes(client_id)))
         return JSONResponse({
             "token_type": "Bearer",
-            "expires_in": tokens.lifetime_s,
+            "expires_in": issued.expires_in,
             "scope": scope,
-            "access_token": access_token,
+            "access_token": issued.value,
             "project": {"reference": f"Project/{project_id}"},
             "profile": {"reference": f"ClientApplication/{client_id}"},
         })
@@ -153,14 +132,70 @@ def oauth_router(clients: Mapping[str, str], tokens: TokenStore, project_id: str
     return router
 
 
-def bearer_auth(tokens: TokenStore) -> params.Depends:
-    """Dependency for /fhir/R4: a known, unexpired Bearer token, else 401 `unauthorized` (code login)."""
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            kind, _, credentials = value.decode("latin-1").partition(" ")
+            return credentials.strip() if kind.lower() == "bearer" else None
+    return None
 
-    async def require_token(request: Request) -> AccessToken:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        info = tokens.check(credentials.strip()) if scheme.lower() == "bearer" else None
-        if info is None:
-            raise OutcomeError(401, unauthorized(), {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
-        return info
 
-    return params.Depends(require_token)
+class FhirGate:
+    """Pure ASGI middleware: every /fhir/R4 request but the public ones needs a valid Bearer token."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenStore) -> None:
+        self.app = app
+        self.tokens = tokens
+        self._refusal = dump_json(unauthorized())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == FHIR_BASE or path.startswith(FHIR_BASE + "/")) \
+                and path not in _PUBLIC_PATHS:
+            token = _bearer(scope)
+            grant = self.tokens.check(token) if token else None
+            if grant is None:
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/fhir+json; charset=utf-8"),
+                    (b"content-length", str(len(self._refusal)).encode()),
+                    (b"www-authenticate", INVALID_TOKEN_CHALLENGE.encode())]})
+                await send({"type": "http.response.body", "body": self._refusal})
+                return
+            scope.setdefault("state", {})["medplum_grant"] = grant
+            scope["state"]["ehrlab_client"] = grant.client_id
+        await self.app(scope, receive, send)
+
+
+def medplum_authorizer(tokens: TokenStore, quota: FhirQuota,
+                       before_audit_read: Callable[[], object] | None = None) -> Authorizer:
+    """Scopes, then the FHIR quota, for one interaction (the gate has checked the token).
+
+    `before_audit_read` runs before any interaction that may see AuditEvents (on AuditEvent, system-level,
+    or an operation): Medplum's buffered audit trail flushes there (`simulators.medplum.audit`).
+    """
+
+    decisions: dict[tuple[tuple[str, ...], str, str], bool] = {}
+
+    async def authorize(request: Request, resource_type: str, interaction: Interaction) -> str:
+        if before_audit_read is not None and (resource_type in ("AuditEvent", "*")
+                                              or interaction is Interaction.OPERATION):
+            before_audit_read()
+        grant = getattr(request.state, "medplum_grant", None)
+        if not isinstance(grant, Grant):  # not behind the gate (tests mounting the router alone)
+            token = _bearer(request.scope)
+            grant = tokens.check(token) if token else None
+            if grant is None:
+                raise OutcomeError(401, unauthorized(), {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
+        request.state.ehrlab_client = grant.client_id
+        key = (grant.scopes, resource_type, SMART_LETTERS[interaction])
+        allowed = decisions.get(key)
+        if allowed is None:  # parsing the scopes on every call cost more than the rest of the check
+            if len(decisions) >= MAX_SCOPE_DECISIONS:
+                decisions.clear()
+            allowed = decisions[key] = scope_allows(*key)
+        if not allowed:
+            raise OutcomeError(403, forbidden())
+        quota.consume(request, grant.client_id, interaction)
+        return grant.client_id
+
+    return authorize

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from harness.clock import VirtualClock, run_virtual
+from simulators.medplum import MedplumSimulator
 from tests.simulators.support import CLIENT_ID, CLIENT_SECRET, bearer, client_for, get_token, make_medplum
 
 
@@ -84,7 +85,10 @@ def test_token_response_never_contains_the_secret() -> None:
 
 
 def test_settings_hide_secrets() -> None:
-    sim = make_medplum()
+    async def build() -> MedplumSimulator:
+        return make_medplum()
+
+    sim = run_virtual(build)
     assert CLIENT_SECRET not in repr(sim.settings)
     assert "admin-token" not in repr(sim.settings)
     assert CLIENT_SECRET not in repr(sim)
@@ -151,7 +155,7 @@ def test_revoked_tokens_are_refused() -> None:
         [pid] = sim.seed_patients(1)
         async with client_for(sim) as client:
             token = await get_token(client)
-            assert sim.tokens.revoke(CLIENT_ID) == 1
+            assert sim.tokens.revoke_client(CLIENT_ID) == 1
             _unauthorized(await client.get(f"/fhir/R4/Patient/{pid}", headers=bearer(token)))
 
     run_virtual(main)

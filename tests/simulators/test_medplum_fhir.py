@@ -90,9 +90,10 @@ def test_read_unknown_id_is_404() -> None:
     _not_found(run(scenario))
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/fhir/R4/Condition/1"), ("GET", "/fhir/R4/Condition"),
-                                              ("POST", "/fhir/R4/Medication"), ("GET", "/fhir/R4/Patient/1/_history"),
-                                              ("DELETE", "/fhir/R4/Patient/1"), ("GET", "/fhir/R4/metadata")])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/fhir/R4/Condition/1"), ("GET", "/fhir/R4/Spaceship"),
+                                              ("POST", "/fhir/R4/Spaceship"), ("GET", "/fhir/R4/Patient/1/_history"),
+                                              ("DELETE", "/fhir/R4/Patient/1"), ("GET", "/fhir/R4/Patient/1/$wat"),
+                                              ("GET", "/fhir/R4/metadata/x")])
 def test_unknown_types_and_interactions_are_404(method: str, path: str) -> None:
     async def scenario(sim: MedplumSimulator, client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
         return await client.request(method, path, headers=auth, json={"resourceType": "Medication"})
@@ -151,7 +152,7 @@ def test_put_to_a_new_id_creates() -> None:
      "Incorrect resource type: expected Patient, but found Observation"),
     ("/fhir/R4/Patient/p1", {"resourceType": "Patient", "id": "p2"}, "Incorrect ID"),
     ("/fhir/R4/Patient/p1", {"resourceType": "Patient"}, "Incorrect ID"),
-    ("/fhir/R4/Patient/p1", [], "Incorrect resource type: expected Patient, but found <EMPTY>"),
+    ("/fhir/R4/Patient/p1", [], "Request body must be a JSON object"),
 ])
 def test_update_mismatches_are_400(path: str, body: object, text: str) -> None:
     async def scenario(sim: MedplumSimulator, client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
@@ -166,8 +167,8 @@ def test_update_mismatches_are_400(path: str, body: object, text: str) -> None:
     (b"{not json", "application/fhir+json", "Content could not be parsed"),
     (b'"just a string"', "application/json", "Content could not be parsed"),
     (b'{"resourceType": "Patient", "x": NaN}', "application/json", "Content could not be parsed"),
-    (b'{"resourceType": "Patient"}', "text/plain", "Incorrect resource type: expected Patient, but found <EMPTY>"),
-    (b"", "application/fhir+json", "Incorrect resource type: expected Patient, but found <EMPTY>"),
+    (b"", "application/fhir+json", "Request body is empty"),
+    (b"[]", "application/fhir+json", "Request body must be a JSON object"),
     (b'{"resourceType": "Observation", "status": "final"}', "application/fhir+json",
      "Incorrect resource type: expected Patient, but found Observation"),
     (b"\xff\xfe", "application/json", "Content could not be parsed"),
@@ -222,7 +223,7 @@ def test_search_by_id() -> None:
         assert [e["fullUrl"] for e in bundle["entry"]] == [f"http://fhir.example:8080/fhir/R4/Patient/{x}"
                                                            for x in (a, c)]
         assert bundle["link"] == [{"relation": "self",
-                                   "url": f"http://fhir.example:8080/fhir/R4/Patient?_id={c}%2C{a}%2Cmissing"}]
+                                   "url": f"http://fhir.example:8080/fhir/R4/Patient?_id={c}%2C{a}%2Cmissing&_count=20"}]
         assert b not in response.text
 
     run(scenario, base_url="http://fhir.example:8080")
@@ -244,7 +245,8 @@ def test_search_without_match_has_no_entries_and_all_with_count() -> None:
     run(scenario)
 
 
-@pytest.mark.parametrize("params", [{"name": "Doe"}, {"_count": "-1"}, {"_count": "many"}])
+@pytest.mark.parametrize("params", [{"favourite-colour": "blue"}, {"_count": "-1"}, {"_count": "many"},
+                                    {"birthdate": "yesterday"}, {"name:fuzzy": "Doe"}, {"_sort": "colour"}])
 def test_unsupported_search_parameters_are_400(params: dict[str, str]) -> None:
     async def scenario(sim: MedplumSimulator, client: httpx.AsyncClient, auth: dict[str, str]) -> httpx.Response:
         return await client.get("/fhir/R4/Patient", params=params, headers=auth)

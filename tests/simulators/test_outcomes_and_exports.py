@@ -41,7 +41,7 @@ def test_app_level_validation_errors_are_400_operation_outcomes() -> None:
 
 def test_public_names() -> None:
     assert set(simulators.medplum.__all__) == {
-        "AccessToken", "MedplumSettings", "MedplumSimulator", "TokenStore", "create_medplum"}
+        "MedplumSettings", "MedplumSimulator", "create_medplum", "medplum_personality"}
     assert {"ResourceStore", "OutcomeError", "OutcomeRoute", "operation_outcome", "validate_resource",
             "uuid_versions", "integer_versions"} <= set(simulators.fhir.__all__)
     for module in (simulators.fhir, simulators.medplum):

@@ -75,7 +75,7 @@ def test_medplum_over_real_http_with_a_dropped_connection(caplog: pytest.LogCapt
                 assert read.headers["etag"] == f'W/"{read.json()["meta"]["versionId"]}"'
                 assert "server" not in read.headers
                 search = await client.get("/fhir/R4/Patient", params={"_id": pid}, headers=auth)
-                assert search.json()["link"][0]["url"] == f"{base_url}/fhir/R4/Patient?_id={pid}"
+                assert search.json()["link"][0]["url"] == f"{base_url}/fhir/R4/Patient?_id={pid}&_count=20"
 
                 drop = await client.put("/admin/chaos/outage", json={"mode": "drop"}, headers=ADMIN)
                 assert drop.status_code == 200
