@@ -1,7 +1,8 @@
 """`ehrlab serve VENDOR...`: run simulators on loopback for local use and for other tools.
 
-Prints each simulator's base URL, FHIR base, token URL, the lab client's credentials and the admin
-token, then serves until interrupted. The seed decides the synthetic data and the credentials; by
+Prints each simulator's base URL, FHIR base, token URL, the lab client's credentials (for Epic, the
+path of a private JWK written mode 0600 to a temporary folder removed on exit) and the admin token,
+then serves until interrupted. The seed decides the synthetic data and the credentials; by
 default it is drawn at random and printed, so a session can be served again identically with
 `--seed`.
 """
@@ -9,9 +10,13 @@ default it is drawn at random and printed, so a session can be served again iden
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.clock import RealClock
 from harness.errors import UsageError
@@ -27,6 +32,18 @@ class Served:
     secrets: LabSecrets
     fhir_path: str
     token_path: str
+    key_file: Path | None = None
+
+
+def write_private_jwk(directory: Path, vendor: str, secrets: LabSecrets) -> Path | None:
+    """Epic authenticates clients with a signed JWT: hand the user the private key, readable by them only."""
+    if secrets.signing_key is None:
+        return None
+    path = directory / f"{vendor}-private-jwk.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(dict(secrets.signing_key.as_dict(private=True)), handle)
+    return path
 
 
 def resolve_vendors(names: list[str]) -> list[str]:
@@ -47,10 +64,14 @@ def describe(served: list[Served], seed: int) -> str:
             f"  FHIR base    {s.base_url}{s.fhir_path}",
             f"  token URL    {s.base_url}{s.token_path}",
             f"  client id    {s.secrets.client_id}",
-            f"  secret       {s.secrets.client_secret}",
-            f"  admin token  {s.secrets.admin_token}   (Authorization: Bearer ... on /admin)",
-            "",
         ]
+        if s.vendor == "epic":
+            lines += [f"  private key  {s.key_file}  (kid {s.secrets.key_id}, ES384: sign a client assertion)"]
+        else:
+            lines += [f"  secret       {s.secrets.client_secret}"]
+        if s.vendor == "allscripts":
+            lines += [f"  Unity API    {s.base_url}/Unity/UnityService.svc/json  (GetToken with the same id/secret)"]
+        lines += [f"  admin token  {s.secrets.admin_token}   (Authorization: Bearer ... on /admin)", ""]
     return "\n".join(lines)
 
 
@@ -61,6 +82,7 @@ async def serve_vendors(names: list[str], *, host: str, port: int, seed: int, pa
     sources = RandomSource(seed)
     served: list[Served] = out if out is not None else []
     async with AsyncExitStack() as stack:
+        key_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ehrlab-keys-")))
         for i, name in enumerate(names):
             adapter = VENDORS[name]
             secrets = LabSecrets.generate(name, sources.stream(f"secrets.{name}"))
@@ -71,8 +93,8 @@ async def serve_vendors(names: list[str], *, host: str, port: int, seed: int, pa
                                                                  port=port + i if port else 0))
             except (OSError, ValueError) as exc:
                 raise UsageError(f"cannot serve {name} on {host}:{port + i if port else 0}: {exc}") from None
-            served.append(Served(name, base_url, secrets, getattr(adapter, "fhir_path", "/fhir/R4"),
-                                 getattr(adapter, "token_path", "/oauth2/token")))
+            key_file = write_private_jwk(key_dir, name, secrets) if name == "epic" else None
+            served.append(Served(name, base_url, secrets, adapter.fhir_path, adapter.token_path, key_file))
         print(describe(served, seed), flush=True)
         if ready is not None:
             ready.set()

@@ -45,6 +45,7 @@ from integrations.fhir.errors import (
     UnexpectedStatus,
     ValidationFailed,
 )
+from integrations.fhir.jwt_assertion import JWT_BEARER, PrivateKeyJwt
 from integrations.fhir.models import (
     CORRELATION_HEADER,
     BundlePage,
@@ -57,6 +58,7 @@ from integrations.fhir.retry import RetryPolicy, parse_retry_after, retry_safe
 
 __all__ = [
     "CORRELATION_HEADER",
+    "JWT_BEARER",
     "AccessToken",
     "AuthError",
     "BreakerConfig",
@@ -82,6 +84,7 @@ __all__ = [
     "OutcomeIssue",
     "Permit",
     "PreconditionFailed",
+    "PrivateKeyJwt",
     "RateLimited",
     "RequestTimeout",
     "RetryPolicy",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.clock import VirtualClock, run_virtual
 from harness.rng import RandomSource
-from harness.vendors import VENDORS, LabSecrets
+from harness.vendors import VENDORS, LabSecrets, SimulatorHandle
 from tests.e2e.helpers import ehrlab
 
 SEED = 21
@@ -27,12 +27,13 @@ def test_reports_hold_no_secrets_tokens_or_phi(tmp_path: Path) -> None:
 
     sources = RandomSource(SEED)
     secrets = LabSecrets.generate("medplum", sources.stream("secrets.medplum"))
-    simulator = VENDORS["medplum"].simulator(VirtualClock(), sources.stream("simulator.medplum"), secrets)
 
-    async def seed() -> None:
+    async def build() -> SimulatorHandle:
+        simulator = VENDORS["medplum"].simulator(VirtualClock(), sources.stream("simulator.medplum"), secrets)
         simulator.seed_patients(25)  # the scenario's setup.patients: the same patients the run had
+        return simulator
 
-    run_virtual(seed)
+    simulator = run_virtual(build)
     store = simulator.store  # type: ignore[attr-defined]
     patients = [store.read("Patient", pid) for pid in _ids(written["journal.jsonl"])]
     assert patients, "the journal names no patient id at all"

@@ -346,7 +346,8 @@ def test_public_api_is_exported() -> None:
         "CircuitOpen", "ClientAuthMethod", "ClientCredentials", "ClientCredentialsAuth", "ClientSecretBasic",
         "ClientSecretPost", "Conflict", "ConnectionFailed", "ConnectorError", "CredentialsProvider",
         "FhirConnector", "FhirResource", "Forbidden", "JsonObject", "JsonValue", "MalformedResponse", "NotFound",
-        "OutcomeIssue", "Permit", "PreconditionFailed", "RateLimited", "RequestTimeout", "RetryPolicy",
+        "OutcomeIssue", "Permit", "PrivateKeyJwt", "JWT_BEARER", "PreconditionFailed", "RateLimited",
+        "RequestTimeout", "RetryPolicy",
         "SearchParams", "SearchResults", "ServerError", "TokenCache", "UnexpectedStatus", "ValidationFailed",
         "parse_retry_after", "provider_failure", "retry_safe",
     }
