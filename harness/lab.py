@@ -1,23 +1,36 @@
-"""The lab environment: simulators, transports and the integration's clients, in either mode.
+"""The lab environment: simulators, the network between them and the integration, and the
+integration's clients, in either mode.
 
-- virtual: each simulator is mounted in-process (`VirtualTransport`, no sockets) on the virtual clock;
-- real: each simulator is served by uvicorn on an ephemeral 127.0.0.1 port and the integration talks
-  to it over real HTTP, on the real clock.
+- virtual: each simulator is mounted in-process (`VirtualTransport`, no sockets) on the virtual
+  clock, behind `harness.netem.NetemTransport`, which emulates a Toxiproxy proxy (network faults);
+- real: each simulator is served by uvicorn on an ephemeral 127.0.0.1 port, with a Toxiproxy proxy
+  in front of it (one per vendor, `ehrlab-<vendor>-<simulator port>`, listening on an ephemeral
+  127.0.0.1 port); the integration's connector talks to the proxy over real HTTP, on the real clock.
+  The proxy server is a real Toxiproxy when `TOXIPROXY_URL` is set (e.g. `http://127.0.0.1:8474`),
+  else the embedded Toxiproxy-compatible server (`simulators.toxiproxy.serve_toxiproxy`).
+  Under `--time-scale` toxics keep costing scenario time: the embedded server runs on the lab's own
+  (scaled) clock; a real Toxiproxy sleeps on the wall clock, so its toxics are sent scaled
+  (`Toxic.faster`: durations divided, bandwidth multiplied by the scale).
 
-Faults reach a simulator through its admin API over the same transport the integration uses, the
-way a game-day operator's tooling would call it.
+Either way `VendorRuntime.network` is the `NetworkControl` the fault driver adds toxics on, and
+`admin`, the simulator's admin/chaos client, talks to the simulator directly (never through the
+proxy, so a network fault cannot cut the lab off from its own fault switches), the way a game-day
+operator's tooling would call it.
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+import os
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
 import httpx
 
-from harness.errors import LabError
+from harness.clock import RealClock
+from harness.errors import LabError, UsageError
+from harness.netem import NetemTransport, NetworkControl, NetworkControlError, ToxiproxyApi, ToxiproxyProxy
 from harness.rng import RandomSource
 from harness.vendors import VENDORS, LabSecrets, VendorClient
 from integrations.clock import Clock
@@ -27,25 +40,48 @@ from simulators.transport import VirtualTransport
 
 Mode = Literal["virtual", "real"]
 
+#: Environment variable naming a Toxiproxy server's API for real mode (instead of the embedded one).
+TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
+
+
+def toxiproxy_url_from_env(environ: dict[str, str] | None = None) -> str | None:
+    """`TOXIPROXY_URL` if set (an `http://host:port` URL), None if unset or empty; `UsageError` if malformed."""
+    value = (os.environ if environ is None else environ).get(TOXIPROXY_URL_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"{TOXIPROXY_URL_ENV} must be a URL like http://127.0.0.1:8474, not {value!r}")
+    return value
+
 
 @dataclass(frozen=True, slots=True)
 class VendorRuntime:
     name: str
-    base_url: str
+    base_url: str  # the simulator itself (admin/chaos API)
+    proxy_url: str  # where the integration connects: the proxy in front of the simulator
     client: VendorClient
     admin: httpx.AsyncClient
+    network: NetworkControl
     patients: list[str]
 
 
 class Lab:
     def __init__(self, *, mode: Mode, clock: Clock, sources: RandomSource, vendors: list[str],
-                 patients: int, listener: EventListener) -> None:
+                 patients: int, listener: EventListener, toxiproxy_url: str | None = None) -> None:
         self.mode = mode
         self.clock = clock
         self._sources = sources
         self._vendor_names = vendors
         self._patients = patients
         self._listener = listener
+        self._toxiproxy_url = toxiproxy_url if toxiproxy_url is not None else (
+            toxiproxy_url_from_env() if mode == "real" else None)
+        self._toxiproxy: ToxiproxyApi | None = None
+        self._toxic_scale = 1.0  # how much faster than the proxy's clock the scenario's runs
         self._stack = AsyncExitStack()
         self.vendors: dict[str, VendorRuntime] = {}
 
@@ -71,22 +107,69 @@ class Lab:
         simulator = adapter.simulator(self.clock, self._sources.stream(f"simulator.{name}"), secrets)
         patients = simulator.seed_patients(self._patients)
         transport: httpx.AsyncBaseTransport
+        network: NetworkControl
         if self.mode == "virtual":
-            base_url = f"http://{name}.ehrlab.test"
-            transport = VirtualTransport(simulator.app)
+            base_url = proxy_url = f"http://{name}.ehrlab.test"
+            netem = NetemTransport(VirtualTransport(simulator.app), clock=self.clock,
+                                   rng=self._sources.stream(f"netem.{name}"))
+            transport = network = netem
             admin_transport: httpx.AsyncBaseTransport = VirtualTransport(simulator.app)
         else:
             try:
                 base_url = await self._stack.enter_async_context(serve(simulator.app))
             except OSError as exc:
                 raise LabError(f"could not serve the {name} simulator on 127.0.0.1: {exc}") from exc
+            proxy = await self._proxy_for(name, base_url)
+            network, proxy_url = proxy, proxy.url
             transport = httpx.AsyncHTTPTransport()
             admin_transport = httpx.AsyncHTTPTransport()
-        client = adapter.client(base_url=base_url, transport=transport, clock=self.clock, sources=self._sources,
+        client = adapter.client(base_url=proxy_url, transport=transport, clock=self.clock, sources=self._sources,
                                 secrets=secrets, listener=self._listener)
         self._stack.push_async_callback(client.breaker.aclose)
         self._stack.push_async_callback(client.connector.aclose)
         admin = httpx.AsyncClient(transport=admin_transport, base_url=base_url, timeout=None,
                                   headers={"Authorization": f"Bearer {secrets.admin_token}"})
         self._stack.push_async_callback(admin.aclose)
-        return VendorRuntime(name=name, base_url=base_url, client=client, admin=admin, patients=patients)
+        return VendorRuntime(name=name, base_url=base_url, proxy_url=proxy_url, client=client, admin=admin,
+                             network=network, patients=patients)
+
+    async def _proxy_for(self, name: str, simulator_url: str) -> ToxiproxyProxy:
+        api = await self._toxiproxy_api()
+        upstream = httpx.URL(simulator_url)
+        try:
+            info = await api.create_proxy(f"ehrlab-{name}-{upstream.port}",
+                                          upstream=f"{upstream.host}:{upstream.port}")
+        except NetworkControlError as exc:
+            raise LabError(f"could not create the {name} proxy: {exc}") from exc
+        proxy = api.proxy(info, scale=self._toxic_scale)
+        self._stack.push_async_callback(self._delete_proxy, proxy)
+        return proxy
+
+    @staticmethod
+    async def _delete_proxy(proxy: ToxiproxyProxy) -> None:
+        with suppress(NetworkControlError):  # the server is gone, or the proxy was removed by hand
+            await proxy.delete()
+
+    async def _toxiproxy_api(self) -> ToxiproxyApi:
+        if self._toxiproxy is not None:
+            return self._toxiproxy
+        url = self._toxiproxy_url
+        if url is None:
+            from simulators.toxiproxy import serve_toxiproxy  # real mode only: virtual runs never import it
+
+            try:  # on the lab's own clock: its toxics run in scenario time, as in virtual mode
+                served: str = await self._stack.enter_async_context(
+                    serve_toxiproxy(clock=self.clock, rng=self._sources.stream("toxiproxy")))
+            except OSError as exc:
+                raise LabError(f"could not start the embedded Toxiproxy on 127.0.0.1: {exc}") from exc
+            url = served
+        elif isinstance(self.clock, RealClock):  # a real Toxiproxy sleeps on the wall clock
+            self._toxic_scale = self.clock.scale
+        api = ToxiproxyApi(url)
+        self._stack.push_async_callback(api.aclose)
+        try:
+            await api.version()
+        except NetworkControlError as exc:
+            raise LabError(f"no Toxiproxy answering: {exc}") from exc
+        self._toxiproxy = api
+        return api

@@ -1,34 +1,56 @@
-"""The fault catalogue: every fault a scenario can name, as typed models.
+"""The fault catalogue: every fault a scenario can name, as typed models (a union on `kind`).
 
 A scenario names a fault once (`kind: outage`, `target: medplum`, `at: 1m`, `for: 2m`, plus the
-kind's own parameters); `harness.faults.driver` decides how to inject it in the current mode. The
-faults here are injected by the target simulator's chaos middleware through its admin API, the same
-in virtual and real mode. Network faults (toxics) join this union in their own issue.
-Defaults follow runbook 000_030ea53f0735abf7.txt §6 (latency 500–2000 ms, error rate 0.3).
+kind's own parameters); `harness.faults.driver` decides how to inject it in the current mode.
+
+| kind            | what it does                                     | injected as (both modes)                        |
+|-----------------|--------------------------------------------------|-------------------------------------------------|
+| `outage`        | the simulator answers 503 or drops calls         | simulator chaos `PUT /admin/chaos/outage`       |
+| `latency`       | the simulator answers [min, max] late            | simulator chaos `.../latency`                   |
+| `error_rate`    | a share of calls answer `status`                 | simulator chaos `.../error-rate`                |
+| `net_latency`   | `latency` ± `jitter` per chunk                   | toxic `latency` {latency, jitter} (ms)          |
+| `bandwidth`     | at most `rate` KB/s                              | toxic `bandwidth` {rate} (KB/s)                 |
+| `slow_close`    | the close comes `delay` late                     | toxic `slow_close` {delay} (ms)                 |
+| `timeout`       | data dropped; closed after `timeout` (0: never)  | toxic `timeout` {timeout} (ms)                  |
+| `reset_peer`    | TCP RST `timeout` after the first data           | toxic `reset_peer` {timeout} (ms)               |
+| `slicer`        | data cut into small pieces, `delay` apart        | toxic `slicer` {average_size, size_variation,   |
+|                 |                                                  |   delay (µs)}                                   |
+| `limit_data`    | the connection closes after `bytes` bytes        | toxic `limit_data` {bytes}                      |
+| `proxy_down`    | connections refused, live ones closed            | proxy `PATCH {"enabled": false}`, then true     |
+
+Simulator faults are PUT to the target simulator's admin API, identically in both modes. Network
+faults (`harness.faults.network`) take `stream` (upstream = requests, downstream = responses, the
+default) and `toxicity` (the share of connections affected, 1.0 by default), except `proxy_down`;
+in real mode they become toxics on the vendor's Toxiproxy proxy, in virtual mode the same toxics on
+the in-process emulator (`harness.netem`). Toxic semantics: `../shared/reference/toxiproxy.md §2`.
+Simulator-fault defaults follow runbook 000_030ea53f0735abf7.txt §6 (latency 500–2000 ms, error
+rate 0.3).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from harness.durations import Duration
-from harness.names import VendorName
+from harness.faults.base import FaultBase, Scalar
+from harness.faults.network import (
+    BandwidthFault,
+    LimitDataFault,
+    NetLatencyFault,
+    NetworkFault,
+    ProxyDownFault,
+    ResetPeerFault,
+    SlicerFault,
+    SlowCloseFault,
+    TimeoutFault,
+    ToxicFault,
+)
 
-Scalar = str | int | float | bool | None
 
-
-class _FaultBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    at: Duration = Field(description="when the fault starts, from the scenario start")
-    for_: Duration | None = Field(default=None, alias="for", description="how long; until the end if absent")
-    target: VendorName
-    name: str | None = Field(default=None, description="a label for reports; defaults to kind@target")
-
-    def label(self) -> str:
-        return self.name or f"{self.kind}@{self.target}"  # type: ignore[attr-defined]
+class SimulatorFault(FaultBase):
+    """A fault the target simulator's chaos middleware injects (admin API `/admin/chaos/<endpoint>`)."""
 
     def chaos_endpoint(self) -> str:
         """The simulator admin path (under /admin/chaos/) that injects this fault."""
@@ -38,11 +60,10 @@ class _FaultBase(BaseModel):
         raise NotImplementedError
 
     def params(self) -> dict[str, Scalar]:
-        """The kind's own parameters, for the journal."""
         return self.chaos_body()
 
 
-class OutageFault(_FaultBase):
+class OutageFault(SimulatorFault):
     """Every call to the target fails: an error status (default 503) or a dropped connection."""
 
     kind: Literal["outage"]
@@ -56,7 +77,7 @@ class OutageFault(_FaultBase):
         return {"mode": self.mode, "status": self.status}
 
 
-class LatencyFault(_FaultBase):
+class LatencyFault(SimulatorFault):
     """Every call to the target is delayed by a uniform random time in [min, max]."""
 
     kind: Literal["latency"]
@@ -76,7 +97,7 @@ class LatencyFault(_FaultBase):
         return {"min_ms": round(self.min * 1000), "max_ms": round(self.max * 1000)}
 
 
-class ErrorRateFault(_FaultBase):
+class ErrorRateFault(SimulatorFault):
     """Each call to the target fails with `status` with probability `probability`."""
 
     kind: Literal["error_rate"]
@@ -90,5 +111,25 @@ class ErrorRateFault(_FaultBase):
         return {"probability": self.probability, "status": self.status}
 
 
-Fault = Annotated[OutageFault | LatencyFault | ErrorRateFault, Field(discriminator="kind")]
-FAULT_KINDS = ("outage", "latency", "error_rate")
+_Faults = OutageFault | LatencyFault | ErrorRateFault | ToxicFault | ProxyDownFault
+Fault = Annotated[_Faults, Field(discriminator="kind")]
+FAULT_KINDS: tuple[str, ...] = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in get_args(_Faults))
+
+__all__ = [
+    "FAULT_KINDS",
+    "BandwidthFault",
+    "ErrorRateFault",
+    "Fault",
+    "FaultBase",
+    "LatencyFault",
+    "LimitDataFault",
+    "NetLatencyFault",
+    "NetworkFault",
+    "OutageFault",
+    "ProxyDownFault",
+    "ResetPeerFault",
+    "SimulatorFault",
+    "SlicerFault",
+    "SlowCloseFault",
+    "TimeoutFault",
+]

@@ -1,8 +1,15 @@
 """Start and stop catalogue faults in a running lab, journaling each action.
 
-Simulator faults are PUT to (and DELETEd from) the target simulator's `/admin/chaos/<endpoint>`,
-identical in both modes. A fault that cannot be applied is a lab failure: the run's verdict would
-otherwise describe a fault that never happened.
+- Simulator faults are PUT to (and DELETEd from) the target simulator's `/admin/chaos/<endpoint>`,
+  identical in both modes.
+- Network faults are toxics on the target's link (`VendorRuntime.network`): a Toxiproxy proxy in
+  real mode, the in-process emulator in virtual mode; the toxic is named `ehrlab-<fault id>`, so
+  overlapping faults of one kind coexist. `proxy_down` disables the link; overlapping `proxy_down`
+  windows on one target keep it down until the last of them ends.
+
+Both kinds journal `fault.start` / `fault.stop` with the same fields, and `fault.error` when the
+action fails. A fault that cannot be applied is a lab failure (`LabError`): the run's verdict
+would otherwise describe a fault that never happened.
 """
 
 from __future__ import annotations
@@ -10,9 +17,15 @@ from __future__ import annotations
 import httpx
 
 from harness.errors import LabError
-from harness.faults.catalogue import Fault
+from harness.faults.catalogue import Fault, NetworkFault, ProxyDownFault, SimulatorFault
 from harness.journal import FaultFailed, FaultStarted, FaultStopped, Journal
 from harness.lab import Lab
+from harness.netem import NetworkControlError
+
+
+def toxic_name(fault_id: str) -> str:
+    """The name of the toxic a network fault adds (unique per proxy, like fault ids per scenario)."""
+    return f"ehrlab-{fault_id}"
 
 
 class FaultDriver:
@@ -20,6 +33,7 @@ class FaultDriver:
         self._lab = lab
         self._journal = journal
         self.active: dict[str, Fault] = {}
+        self._down: dict[str, set[str]] = {}  # target -> ids of the proxy_down faults holding it down
 
     async def start(self, fault_id: str, fault: Fault) -> None:
         await self._call(fault_id, fault, "start")
@@ -40,18 +54,47 @@ class FaultDriver:
             await self.stop(fault_id)
 
     async def _call(self, fault_id: str, fault: Fault, action: str) -> None:
-        admin = self._lab.vendor(fault.target).admin
-        path = f"/admin/chaos/{fault.chaos_endpoint()}"
         try:
-            if action == "start":
-                response = await admin.put(path, json=fault.chaos_body())
+            if isinstance(fault, NetworkFault):
+                await self._toxic(fault_id, fault, action)
+            elif isinstance(fault, ProxyDownFault):
+                await self._proxy_down(fault_id, fault, action)
             else:
-                response = await admin.delete(path)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
+                await self._chaos(fault, action)
+        except (httpx.HTTPError, NetworkControlError) as exc:
             error = f"{exc.__class__.__name__}" + (
                 f" {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else "")
+            if isinstance(exc, NetworkControlError):
+                error = f"{error}: {exc}"
             self._journal.add(FaultFailed(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
                                           target=fault.target, action="start" if action == "start" else "stop",
                                           error=error))
             raise LabError(f"could not {action} fault {fault_id} ({fault.label()}): {error}") from exc
+
+    async def _chaos(self, fault: SimulatorFault, action: str) -> None:
+        admin = self._lab.vendor(fault.target).admin
+        path = f"/admin/chaos/{fault.chaos_endpoint()}"
+        if action == "start":
+            response = await admin.put(path, json=fault.chaos_body())
+        else:
+            response = await admin.delete(path)
+        response.raise_for_status()
+
+    async def _toxic(self, fault_id: str, fault: NetworkFault, action: str) -> None:
+        network = self._lab.vendor(fault.target).network
+        if action == "start":
+            await network.add_toxic(fault.toxic(toxic_name(fault_id)))
+        else:
+            await network.remove_toxic(toxic_name(fault_id))
+
+    async def _proxy_down(self, fault_id: str, fault: ProxyDownFault, action: str) -> None:
+        holders = self._down.setdefault(fault.target, set())
+        network = self._lab.vendor(fault.target).network
+        if action == "start":
+            if not holders:
+                await network.set_enabled(False)
+            holders.add(fault_id)
+        else:
+            holders.discard(fault_id)
+            if not holders:
+                await network.set_enabled(True)

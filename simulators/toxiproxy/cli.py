@@ -1,0 +1,76 @@
+"""`ehrlab proxy`: run the Toxiproxy-compatible fault proxy until Ctrl-C.
+
+    ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE] [--seed N] [--proxy-metrics]
+
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly. Like `toxiproxy-server` (`-host`, `-port`, `-config`,
+`-seed`, `-proxy-metrics`), but loopback by default and strict: a config that cannot be read or
+applied, or an address that cannot be bound, is one line on stderr and exit code 2. The seed (jitter,
+toxicity, slicing) is drawn at random unless given, and printed, so a session can be replayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.clock import RealClock
+from simulators.toxiproxy.server import ConfigError, serve_toxiproxy
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ehrlab proxy", description="Run the Toxiproxy-compatible fault proxy until Ctrl-C.")
+    parser.add_argument("--host", default="127.0.0.1", help="address of the HTTP API (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8474, help="port of the HTTP API (default 8474)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="JSON file of proxies to create, in the POST /populate format")
+    parser.add_argument("--seed", type=int, default=None, help="seed for jitter and toxicity (default: random)")
+    parser.add_argument("--proxy-metrics", action="store_true", help="serve byte counters on GET /metrics")
+    return parser
+
+
+async def _serve(args: argparse.Namespace, seed: int) -> None:
+    async with serve_toxiproxy(args.host, args.port, args.config, clock=RealClock(), rng=random.Random(seed),
+                               proxy_metrics=args.proxy_metrics) as url:
+        print(f"ehrlab proxy: Toxiproxy API on {url} (seed {seed}); Ctrl-C stops it", flush=True)
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not in the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)  # `docker stop`, `kill`
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        if not 0 <= args.port <= 65535:
+            raise _UsageError("--port must be between 0 and 65535")
+    except _UsageError as exc:
+        print(f"ehrlab proxy: error: {exc}", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.SystemRandom().getrandbits(31)
+    try:
+        asyncio.run(_serve(args, seed))
+    except (ConfigError, OSError) as exc:
+        print(f"ehrlab proxy: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ehrlab proxy: stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
