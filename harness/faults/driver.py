@@ -1,7 +1,8 @@
 """Start and stop catalogue faults in a running lab, journaling each action.
 
-- Simulator faults are PUT to (and DELETEd from) the target simulator's `/admin/chaos/<endpoint>`,
-  identical in both modes.
+- Simulator faults are PUT to the target simulator's `/admin/chaos/<endpoint>` and stopped by the id
+  it answers (`DELETE /admin/chaos/faults/<id>`), identical in both modes, so overlapping faults of
+  one kind on one target each end at their own time.
 - Network faults are toxics on the target's link (`VendorRuntime.network`): a Toxiproxy proxy in
   real mode, the in-process emulator in virtual mode; the toxic is named `ehrlab-<fault id>`, so
   overlapping faults of one kind coexist. `proxy_down` disables the link; overlapping `proxy_down`
@@ -34,6 +35,7 @@ class FaultDriver:
         self._journal = journal
         self.active: dict[str, Fault] = {}
         self._down: dict[str, set[str]] = {}  # target -> ids of the proxy_down faults holding it down
+        self._chaos_ids: dict[str, str] = {}  # scenario fault id -> the simulator's id for it
 
     async def start(self, fault_id: str, fault: Fault) -> None:
         await self._call(fault_id, fault, "start")
@@ -60,7 +62,7 @@ class FaultDriver:
             elif isinstance(fault, ProxyDownFault):
                 await self._proxy_down(fault_id, fault, action)
             else:
-                await self._chaos(fault, action)
+                await self._chaos(fault_id, fault, action)
         except (httpx.HTTPError, NetworkControlError) as exc:
             error = f"{exc.__class__.__name__}" + (
                 f" {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else "")
@@ -71,14 +73,21 @@ class FaultDriver:
                                           error=error))
             raise LabError(f"could not {action} fault {fault_id} ({fault.label()}): {error}") from exc
 
-    async def _chaos(self, fault: SimulatorFault, action: str) -> None:
+    async def _chaos(self, fault_id: str, fault: SimulatorFault, action: str) -> None:
+        """Start a simulator fault, or stop exactly the one started for `fault_id` (overlapping faults of
+        the same kind on one target each end at their own time)."""
         admin = self._lab.vendor(fault.target).admin
-        path = f"/admin/chaos/{fault.chaos_endpoint()}"
         if action == "start":
-            response = await admin.put(path, json=fault.chaos_body())
-        else:
-            response = await admin.delete(path)
-        response.raise_for_status()
+            response = await admin.put(f"/admin/chaos/{fault.chaos_endpoint()}", json=fault.chaos_body())
+            response.raise_for_status()
+            self._chaos_ids[fault_id] = str(response.json()["id"])
+            return
+        chaos_id = self._chaos_ids.pop(fault_id, None)
+        if chaos_id is None:
+            return
+        response = await admin.delete(f"/admin/chaos/faults/{chaos_id}")
+        if response.status_code != 404:  # gone already (the simulator was reset): stopped all the same
+            response.raise_for_status()
 
     async def _toxic(self, fault_id: str, fault: NetworkFault, action: str) -> None:
         network = self._lab.vendor(fault.target).network

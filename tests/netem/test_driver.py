@@ -7,7 +7,7 @@ import pytest
 
 from harness.clock import VirtualClock, run_virtual
 from harness.errors import LabError
-from harness.faults.catalogue import NetLatencyFault, ProxyDownFault, TimeoutFault
+from harness.faults.catalogue import LatencyFault, NetLatencyFault, ProxyDownFault, TimeoutFault
 from harness.faults.driver import FaultDriver
 from harness.journal import FaultFailed, FaultStarted, FaultStopped, Journal
 from harness.lab import Lab
@@ -89,3 +89,27 @@ def test_a_toxic_that_cannot_be_removed_is_a_journaled_lab_error() -> None:
     assert message == "could not stop fault f1 (timeout@medplum): NetworkControlError: toxic 'ehrlab-f1' not found"
     [failed] = [e for e in events if isinstance(e, FaultFailed)]
     assert (failed.fault_id, failed.action) == ("f1", "stop")
+
+
+def test_overlapping_simulator_faults_of_one_kind_each_end_at_their_own_time() -> None:
+    short = LatencyFault.model_validate({"kind": "latency", "target": "medplum", "at": 0, "min": "100ms",
+                                         "max": "100ms"})
+    long = LatencyFault.model_validate({"kind": "latency", "target": "medplum", "at": 0, "min": "2s", "max": "2s"})
+
+    async def main() -> list[list[dict[str, object]]]:
+        clock = VirtualClock()
+        async with lab(clock) as running:
+            driver = FaultDriver(running, Journal(clock))
+            admin = running.vendor("medplum").admin
+            seen = []
+            await driver.start("short", short)
+            await driver.start("long", long)
+            await driver.stop("short")
+            seen.append((await admin.get("/admin/chaos")).json()["faults"])
+            await driver.stop("long")
+            seen.append((await admin.get("/admin/chaos")).json()["faults"])
+            return seen
+
+    after_short, after_long = run_virtual(main)
+    assert [(f["kind"], f["max_ms"]) for f in after_short] == [("latency", 2000)]
+    assert after_long == []
