@@ -14,9 +14,14 @@ interleaved so background load hits all of them alike:
           RateLimit header, AuditEvent written, chaos and journal layers on);
 - search: an authenticated paged search `GET /fhir/R4/Patient?_count=20&_offset=k` over 200 patients.
 
-Prints requests per second (median over rounds) and each Medplum target as a share of the bare endpoint.
-`--profile FILE` runs the server process under cProfile (all targets together; the ratios are then
-meaningless) and writes pstats to FILE: `python -m pstats FILE` shows where the server's time goes.
+Prints requests per second (median over rounds) and each Medplum target as a share of the bare endpoint,
+and, per target, the server process's CPU time per request and its CPU use (share of one core, from the
+server's own `time.process_time()`). On a busy machine the server may not get a whole core, and the
+throughput shares then say more about the scheduler than about the code: the CPU cost per request (and
+bare's cost as a share of it, the throughput share a saturated server would show) stays meaningful.
+`--profile FILE` runs the server process under cProfile while it serves (all targets together, unless
+`--only`; the shares are then meaningless) and writes pstats to FILE: `python -m pstats FILE` shows where
+the server's time goes.
 Targets from issue 3: read >= 60 %, search >= 40 %. Medplum's quotas are raised for the run (they would
 answer 429 long before the server is saturated); every non-200 answer is counted and reported.
 """
@@ -37,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PATIENTS = 200
 PAGE = 20
+#: Issue 3's targets: each Medplum target's throughput as a share of the bare endpoint's.
+TARGETS = {"read": 0.60, "search": 0.40}
 
 
 def _serve(conn: Connection, profile: str | None) -> None:
@@ -64,15 +71,19 @@ def _serve(conn: Connection, profile: str | None) -> None:
         ids = sim.seed_patients(PATIENTS)
         token = sim.tokens.issue("bench", ["system/*.cruds"], lifetime_s=3600).value
         async with serve(bare) as bare_url, serve(sim.app) as medplum_url:
+            if profiler is not None:
+                profiler.enable()  # serving only: seeding the store would swamp the profile
             conn.send((bare_url, medplum_url, token, ids[0]))
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # real-time: wait for "stop"
+            loop = asyncio.get_running_loop()
+            while await loop.run_in_executor(None, conn.recv) == "cpu":  # real-time: serve until "stop"
+                conn.send(time.process_time())  # real-time: this process's CPU seconds, for CPU per request
+            if profiler is not None:
+                profiler.disable()
 
-    if profile is None:
-        asyncio.run(main())
-        return
-    profiler = cProfile.Profile()
-    profiler.runcall(asyncio.run, main())
-    profiler.dump_stats(profile)
+    profiler = cProfile.Profile() if profile is not None else None
+    asyncio.run(main())
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
 
 
 @dataclass
@@ -143,12 +154,23 @@ def main() -> None:
     if args.only:
         targets = {args.only: targets[args.only]}
     rates: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}  # server CPU seconds per request
+    busy: dict[str, list[float]] = {name: [] for name in targets}  # server CPU seconds per wall second
     errors: dict[str, int] = dict.fromkeys(targets, 0)
+
+    def server_cpu() -> float:
+        parent.send("cpu")
+        return float(parent.recv())
+
     try:
         for _ in range(args.rounds):
             for name, (url, requests) in targets.items():
+                cpu_before, started = server_cpu(), time.perf_counter()  # real-time: as in _measure
                 rate, other = asyncio.run(_measure(url, requests, args.seconds, args.connections))
+                used, elapsed = server_cpu() - cpu_before, time.perf_counter() - started  # real-time: as above
                 rates[name].append(rate)
+                cpu[name].append(used / max(1.0, rate * elapsed))
+                busy[name].append(used / elapsed)
                 errors[name] += other
     finally:
         parent.send("stop")
@@ -157,18 +179,27 @@ def main() -> None:
             server.terminate()
 
     median = {name: statistics.median(values) for name, values in rates.items()}
-    print(f"simulator throughput ({args.rounds} rounds x {args.seconds:g} s, {args.connections} connections, "
-          f"median requests/s)")
-    if "bare" not in median:
-        print("\n".join(f"  {name:<20} {rate:8.0f}/s" for name, rate in median.items()))
-        return
-    print(f"  bare Starlette JSON  {median['bare']:8.0f}/s")
-    for name, target in (("read", 0.60), ("search", 0.40)):
-        if name not in median:
-            continue
-        share = median[name] / median["bare"]
-        verdict = "ok" if share >= target else "UNDER TARGET"
-        print(f"  medplum {name:<12} {median[name]:8.0f}/s  {share:6.1%} of bare (target {target:.0%}: {verdict})")
+    cost = {name: statistics.median(values) * 1e6 for name, values in cpu.items()}
+    load = {name: statistics.median(values) for name, values in busy.items()}
+
+    print(f"simulator throughput ({args.rounds} rounds x {args.seconds:g} s, {args.connections} connections, medians)")
+    print(f"  {'':<20} {'requests/s':>10}  {'of bare':>7}  {'target':<9} {'server CPU/request':>18}"
+          f"  {'server busy':>11}")
+    for name in median:
+        label = "bare Starlette JSON" if name == "bare" else f"medplum {name}"
+        share = verdict = relative = ""
+        if name != "bare" and "bare" in median:
+            share = f"{median[name] / median['bare']:.1%}"
+            verdict = f"{TARGETS[name]:.0%} " + ("ok" if median[name] / median["bare"] >= TARGETS[name] else "UNDER")
+            relative = f" ({cost['bare'] / cost[name]:.0%})"
+        print(f"  {label:<20} {median[name]:10.0f}  {share:>7}  {verdict:<9} {f'{cost[name]:.0f} us{relative}':>18}"
+              f"  {load[name]:11.0%}")
+    if "bare" in median and len(median) > 1:
+        print("  (in brackets: bare's server CPU per request as a share of the target's, the share a saturated server "
+              "shows)")
+    if min(load.values()) < 0.9:
+        print("  note: the server had less than 90 % of a core for some target (a busy machine, or too few "
+              "connections to keep it busy): the throughput shares then measure more than the server's code")
     if any(errors.values()):
         print(f"  non-200 answers: {errors}")
 

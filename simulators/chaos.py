@@ -99,13 +99,15 @@ class ChaosMiddleware:
         self.clock = clock
         self.rng = rng
         self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
+        self._exempt_paths = frozenset(self.exempt_prefixes)
+        self._exempt_children = tuple(prefix + "/" for prefix in self.exempt_prefixes)
         self.client_resolver = client_resolver
 
     def is_exempt(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.exempt_prefixes)
+        return path in self._exempt_paths or path.startswith(self._exempt_children)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.is_exempt(scope["path"]) or not self.state.faults:
+        if not self.state.faults or scope["type"] != "http" or self.is_exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]

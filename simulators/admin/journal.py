@@ -64,13 +64,27 @@ class JournalEntry:
                 "faults": list(self.faults), "fault_ids": list(self.fault_ids), "outcome": self.outcome}
 
 
+#: A journal entry as kept: (seq, at, method, path, client, status, latency_s, faults applied, outcome).
+_Row = tuple[int, datetime, str, str, "str | None", "int | None", float, tuple[tuple[str, str], ...], str]
+
+
+def _entry(row: _Row) -> JournalEntry:
+    seq, at, method, path, client, status, latency_s, applied, outcome = row
+    return JournalEntry(seq=seq, at=at, method=method, path=path, client=client, status=status, latency_s=latency_s,
+                        faults=tuple(kind for _, kind in applied), fault_ids=tuple(fault_id for fault_id, _ in applied),
+                        outcome=outcome)
+
+
 class RequestJournal:
-    """The newest `capacity` journal entries, oldest first."""
+    """The newest `capacity` journal entries, oldest first.
+
+    Kept as flat tuples, made into `JournalEntry`s when read: the middleware records every request, and
+    building a frozen dataclass per request cost more than the rest of the journal's work."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
-        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._entries: deque[_Row] = deque(maxlen=capacity)
         self._next_seq = 1
         self.dropped = 0
 
@@ -78,22 +92,23 @@ class RequestJournal:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[JournalEntry]:
-        return iter(list(self._entries))
+        return iter([_entry(row) for row in self._entries])
 
     def __repr__(self) -> str:
         return f"RequestJournal(entries={len(self._entries)}, dropped={self.dropped})"
 
     def record(self, *, at: datetime, method: str, path: str, client: str | None, status: int | None,
                latency_s: float, faults: Iterable[tuple[str, str]] = (), outcome: str = "response") -> JournalEntry:
-        applied = list(faults)
-        entry = JournalEntry(seq=self._next_seq, at=at, method=method, path=path, client=client, status=status,
-                             latency_s=latency_s, faults=tuple(kind for _, kind in applied),
-                             fault_ids=tuple(fault_id for fault_id, _ in applied), outcome=outcome)
+        return _entry(self._add(at, method, path, client, status, latency_s, tuple(faults), outcome))
+
+    def _add(self, at: datetime, method: str, path: str, client: str | None, status: int | None, latency_s: float,
+             faults: tuple[tuple[str, str], ...], outcome: str) -> _Row:
+        row: _Row = (self._next_seq, at, method, path, client, status, latency_s, faults, outcome)
         self._next_seq += 1
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
-        self._entries.append(entry)
-        return entry
+        self._entries.append(row)
+        return row
 
     def query(self, *, after: int | None = None, since: datetime | None = None, path: str | None = None,
               method: str | None = None, client: str | None = None, status: str | int | None = None,
@@ -102,22 +117,23 @@ class RequestJournal:
         prefix = None if path is None else path.rstrip("/")
         status_text = None if status is None else str(status)
         found: list[JournalEntry] = []
-        for entry in self._entries:
-            if after is not None and entry.seq <= after:
+        for row in self._entries:
+            seq, at, row_method, row_path, row_client, row_status, _, applied, _ = row
+            if after is not None and seq <= after:
                 continue
-            if since is not None and entry.at < since:
+            if since is not None and at < since:
                 continue
-            if prefix and not (entry.path == prefix or entry.path.startswith(prefix + "/")):
+            if prefix and not (row_path == prefix or row_path.startswith(prefix + "/")):
                 continue
-            if method is not None and entry.method != method.upper():
+            if method is not None and row_method != method.upper():
                 continue
-            if client is not None and entry.client != client:
+            if client is not None and row_client != client:
                 continue
-            if status_text is not None and not _status_matches(entry.status, status_text):
+            if status_text is not None and not _status_matches(row_status, status_text):
                 continue
-            if faulted is not None and bool(entry.faults) != faulted:
+            if faulted is not None and bool(applied) != faulted:
                 continue
-            found.append(entry)
+            found.append(_entry(row))
             if len(found) >= limit:
                 break
         return found
@@ -148,9 +164,11 @@ class RequestJournalMiddleware:
         self.clock = clock
         self.client_resolver = client_resolver
         self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
+        self._exempt_paths = frozenset(self.exempt_prefixes)
+        self._exempt_children = tuple(prefix + "/" for prefix in self.exempt_prefixes)
 
     def is_exempt(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.exempt_prefixes)
+        return path in self._exempt_paths or path.startswith(self._exempt_children)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_exempt(scope["path"]):
@@ -184,12 +202,11 @@ class RequestJournalMiddleware:
             if not isinstance(client, str) and self.client_resolver is not None:
                 client = self.client_resolver(scope)
             faults = state.get(STATE_FAULTS)
-            self.journal.record(
-                at=at, method=str(scope["method"]), path=str(scope["path"]),
-                client=client if isinstance(client, str) else None,
-                status=status if outcome != "dropped" else None,
-                latency_s=(ended if ended is not None else self.clock.monotonic()) - started,
-                faults=faults if isinstance(faults, list) else (), outcome=outcome)
+            self.journal._add(
+                at, str(scope["method"]), str(scope["path"]), client if isinstance(client, str) else None,
+                status if outcome != "dropped" else None,
+                (ended if ended is not None else self.clock.monotonic()) - started,
+                tuple(faults) if isinstance(faults, list) and faults else (), outcome)
 
 
 def journal_router(journal: RequestJournal, admin_token: str) -> APIRouter:

@@ -22,8 +22,9 @@ Every resource interaction goes through the vendor's `authorize` first and ends 
 (`simulators.fhir.interaction`); statuses and error shapes come from the personality
 (`simulators.fhir.service`). Writes honour `Prefer: return=minimal` (no body). Anything else under the
 prefix is 404. Stored resources go out as the store's cached JSON (`ResourceStore.encoded`,
-`http.dump_bundle`). `fhir_asgi(router)` serves the same endpoints through Starlette's router, about
-twice as fast as FastAPI's included-router path (see its docstring); Medplum mounts it.
+`http.dump_bundle`). `fhir_asgi(router)` (`simulators.fhir.dispatch`) serves the same endpoints without
+FastAPI's per-request routing and dependency machinery; a vendor puts it in front with `FhirFastPath`
+(Medplum does) and keeps the router included, where it documents the API in /openapi.json.
 """
 
 from __future__ import annotations
@@ -34,14 +35,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.routing import Route, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from integrations.clock import Clock
 from simulators.fhir.bundles import BundleProcessor
 from simulators.fhir.capability import capability_statement
+from simulators.fhir.dispatch import fhir_asgi
 from simulators.fhir.export import ExportJobs, add_export_routes
 from simulators.fhir.http import (
     JSON_PATCH,
@@ -56,7 +55,7 @@ from simulators.fhir.http import (
     valid_id,
 )
 from simulators.fhir.interaction import Authorizer, Interaction, InteractionHook
-from simulators.fhir.outcome import OutcomeError, OutcomeRoute
+from simulators.fhir.outcome import OutcomeRoute
 from simulators.fhir.paging import Pager
 from simulators.fhir.personality import FhirPersonality
 from simulators.fhir.service import FhirService
@@ -68,7 +67,8 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def _items(request: Request) -> list[tuple[str, str]]:
-    return list(request.query_params.multi_items())
+    """The query's (name, value) pairs in order: `request.query_params.multi_items()` without the multidict."""
+    return parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
 
 
 def _fill(value: Any, names: Mapping[str, str]) -> Any:
@@ -105,7 +105,7 @@ def fhir_router(*, store: ResourceStore, personality: FhirPersonality, clock: Cl
     def send(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
         """A resource or Bundle, using the store's cached JSON for stored resources."""
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
-            return json_response(p, dump_bundle(body, store.encoded), status, headers)
+            return json_response(p, dump_bundle(body, store.encoded, store.encoded_match), status, headers)
         if isinstance(body, dict) and "meta" in body:
             return json_response(p, store.encoded(body), status, headers)
         return json_response(p, body, status, headers)
@@ -266,56 +266,3 @@ def fhir_router(*, store: ResourceStore, personality: FhirPersonality, clock: Cl
         raise service.error(404, "not-found", "Not found")
 
     return router
-
-
-def _plain_route(route: APIRoute) -> Route:
-    endpoint = route.endpoint
-
-    async def serve(request: Request) -> Response:
-        try:
-            response: Response = await endpoint(request=request, **request.path_params)
-        except OutcomeError as exc:
-            return exc.response()
-        return response
-
-    return Route(route.path, serve, methods=sorted(route.methods or ()), name=route.name)
-
-
-class _BySegments:
-    """Starlette routers bucketed by the number of path segments, so a request only tries the routes that
-    could match it: each route keeps its order within its bucket; `{rest:path}` routes end every bucket.
-    (A read tried a dozen routes before its own: 8 % of the server's time under load.)"""
-
-    def __init__(self, routes: list[Route]) -> None:
-        fixed = [r for r in routes if ":path}" not in r.path]
-        anywhere = [r for r in routes if ":path}" in r.path]
-        self._buckets = {n: Router(routes=[r for r in fixed if _segments(r.path) == n] + anywhere,
-                                   redirect_slashes=False) for n in {_segments(r.path) for r in fixed}}
-        self._fallback = Router(routes=anywhere, redirect_slashes=False)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, root = scope.get("path", ""), scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
-        await self._buckets.get(_segments(path), self._fallback)(scope, receive, send)
-
-
-def _segments(path: str) -> int:
-    stripped = path.strip("/")
-    return stripped.count("/") + 1 if stripped else 0
-
-
-def fhir_asgi(router: APIRouter) -> ASGIApp:
-    """The same endpoints as `router`, served by Starlette's router instead of FastAPI's.
-
-    Every FHIR endpoint takes only the request and `str` path parameters, so FastAPI's per-request
-    dependency solving and its included-router matching (which walks the routes twice) buy nothing here
-    and were half of a read's cost (benchmarks/simulator_throughput.py). Mount it at the FHIR base
-    *before* including `router` at the same prefix, which then only documents the API in /openapi.json:
-
-        app.router.routes.insert(0, Mount("/fhir/R4", app=fhir_asgi(router)))
-        app.include_router(router, prefix="/fhir/R4")
-    """
-    # The base URL itself without a slash (`POST /fhir/R4`) is not under the Mount: the included route serves it.
-    return _BySegments([_plain_route(route) for route in router.routes
-                        if isinstance(route, APIRoute) and route.path.startswith("/")])

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import json.encoder
 import re
@@ -21,9 +22,11 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
+from simulators.fhir.json_cache import match_entry
 from simulators.fhir.outcome import OutcomeError, dump_json
 from simulators.fhir.paging import SEARCH_MATCH
 from simulators.fhir.personality import FhirPersonality
@@ -125,13 +128,29 @@ async def read_resource_body(request: Request, personality: FhirPersonality) -> 
 
 def fhir_base(request: Request, route_segments: int) -> str:
     """The FHIR base URL: the request URL without its query and its last `route_segments` segments."""
-    path = request.url.path.rstrip("/")
-    if route_segments:
-        path = path.rsplit("/", route_segments)[0]
-    return f"{request.url.scheme}://{request.url.netloc}{path}"
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    if server is not None and not isinstance(server, tuple):
+        server = tuple(server)
+    return _base_url(scope.get("scheme", "http"), server, host, scope["path"], route_segments)
 
 
+@functools.lru_cache(maxsize=1024)
+def _base_url(scheme: str, server: tuple[str, int | None] | None, host: bytes | None, path: str, segments: int) -> str:
+    """`fhir_base` of a request with these parts: Starlette's `request.url` (Host header, else the server),
+    remembered, as a simulator sees the same few hosts and search paths over and over."""
+    url = URL(scope={"scheme": scheme, "server": server, "path": path, "query_string": b"",
+                     "headers": [] if host is None else [(b"host", host)]})
+    base = url.path.rstrip("/")
+    if segments:
+        base = base.rsplit("/", segments)[0]
+    return f"{url.scheme}://{url.netloc}{base}"
+
+
+@functools.lru_cache(maxsize=4096)
 def http_date(instant: str) -> str:
+    """A FHIR instant as an HTTP date (`Last-Modified`); remembered, as the same versions are read again."""
     return format_datetime(datetime.fromisoformat(instant), usegmt=True)
 
 
@@ -153,43 +172,84 @@ def resource_headers(resource: Mapping[str, Any], base: str, status: int, *,
 
 _encode_string = json.encoder.encode_basestring  # the C encoder's string escaper (ensure_ascii=False)
 _ENTRY_TAILS = {mode: dump_json({"search": {"mode": mode}})[1:] for mode in ("match", "include", "outcome")}
-_MATCH_TAIL = b"," + _ENTRY_TAILS["match"]
 
 
-def dump_bundle(bundle: Mapping[str, Any], encode: Callable[[Mapping[str, Any]], bytes]) -> bytes:
-    """A Bundle as JSON whose entries' resources are encoded by `encode` (the store's cached bytes).
+def dump_bundle(bundle: Mapping[str, Any], encode: Callable[[Mapping[str, Any]], bytes],
+                encode_match: Callable[[str, Mapping[str, Any]], bytes] | None = None) -> bytes:
+    """A Bundle as JSON whose entries' resources are encoded by `encode` (the store's cached bytes), and
+    searchset match entries by `encode_match(full_url, resource)` (`json_cache.match_entry`) if given.
 
     Byte for byte what `dump_json(bundle)` gives, when `entry` is the Bundle's last member."""
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries or list(bundle)[-1] != "entry":
         return dump_json(bundle)
     head = dump_json({key: value for key, value in bundle.items() if key != "entry"})
-    parts: list[bytes] = []
+    if encode_match is not None:  # a searchset() page: every entry a match
+        matches = [encode_match(entry["fullUrl"], entry["resource"]) for entry in entries
+                   if type(entry) is dict and len(entry) == 3 and entry.get("search") is SEARCH_MATCH]
+        if len(matches) == len(entries):
+            return b"".join((head[:-1], b',"entry":[', b",".join(matches), b"]}"))
+    parts: list[bytes] = [head[:-1], b',"entry":[']
     for entry in entries:
         if type(entry) is dict and len(entry) == 3 and entry.get("search") is SEARCH_MATCH:  # searchset()'s own
-            parts.append(b'{"fullUrl":' + _encode_string(entry["fullUrl"]).encode() + b',"resource":'
-                         + encode(entry["resource"]) + _MATCH_TAIL)
+            full_url, resource = entry["fullUrl"], entry["resource"]
+            parts += (encode_match(full_url, resource) if encode_match is not None
+                      else match_entry(full_url, encode(resource)), b",")
             continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if resource is None or list(entry)[:2] not in (["fullUrl", "resource"], ["resource"]):
-            parts.append(dump_json(entry))
+            parts += (dump_json(entry), b",")
             continue
-        part = b'{"fullUrl":' + _encode_string(entry["fullUrl"]).encode() + b"," if "fullUrl" in entry else b"{"
-        part += b'"resource":' + encode(resource)
+        if "fullUrl" in entry:
+            parts += (b'{"fullUrl":', _encode_string(entry["fullUrl"]).encode(), b",")
+        else:
+            parts.append(b"{")
+        parts += (b'"resource":', encode(resource))
         rest = {key: value for key, value in entry.items() if key not in ("fullUrl", "resource")}
         search = rest.get("search") if list(rest) == ["search"] else None
         mode = search.get("mode") if isinstance(search, dict) and list(search) == ["mode"] else None
         tail = _ENTRY_TAILS.get(mode) if isinstance(mode, str) else None
-        parts.append(part + (b"," + (tail or dump_json(rest)[1:]) if rest else b"}"))
-    return head[:-1] + b',"entry":[' + b",".join(parts) + b"]}"
+        parts += ((b"," + (tail or dump_json(rest)[1:]) if rest else b"}"), b",")
+    parts[-1] = b"]}"  # the last entry's comma
+    return b"".join(parts)
+
+
+class JsonBytesResponse(Response):
+    """A `Response` for JSON already encoded: the same raw headers, in the same order, that Starlette's
+    `Response(content, status, headers, media_type)` makes, built without its generic header handling."""
+
+    def __init__(self, content: bytes, status_code: int, headers: Mapping[str, str] | None, media_type: str) -> None:
+        if status_code < 200 or status_code in (204, 304) or media_type.startswith("text/") or (
+                headers and not _PLAIN_HEADERS.issuperset(headers)):
+            super().__init__(content, status_code, headers, media_type)  # the rare cases: Starlette's rules
+            return
+        self.status_code = status_code
+        self.media_type = media_type
+        self.background = None
+        self.body = content
+        raw = [(_HEADER_NAMES[name], value.encode("latin-1")) for name, value in headers.items()] if headers else []
+        raw.append((b"content-length", str(len(content)).encode()))
+        raw.append((b"content-type", _media_type_bytes(media_type)))
+        self.raw_headers = raw
+
+
+#: Header names the core sets on JSON answers (any other name takes Starlette's path).
+_HEADER_NAMES = {name: name.lower().encode("latin-1") for name in (
+    "ETag", "Last-Modified", "Location", "Content-Location", "Retry-After", "X-Progress", "Expires",
+    "WWW-Authenticate", "Allow", "X-Request-Id")}
+_PLAIN_HEADERS = frozenset(_HEADER_NAMES)
+
+
+@functools.lru_cache(maxsize=64)
+def _media_type_bytes(media_type: str) -> bytes:
+    return media_type.encode("latin-1")
 
 
 def json_response(personality: FhirPersonality, body: object, status: int = 200,
                   headers: Mapping[str, str] | None = None, *, media_type: str | None = None) -> Response:
     """`body` as JSON (bytes are sent as they are: already encoded)."""
     content = body if isinstance(body, bytes) else dump_json(body)
-    return Response(content, status_code=status, headers=dict(headers or {}),
-                    media_type=media_type or personality.media_type)
+    return JsonBytesResponse(content, status, headers, media_type or personality.media_type)
 
 
 def resource_response(personality: FhirPersonality, resource: Mapping[str, Any], base: str,

@@ -33,9 +33,13 @@ FHIR_JSON = "application/fhir+json; charset=utf-8"
 JsonObject = dict[str, Any]
 
 
+#: `json.dumps(..., separators=(",", ":"), ensure_ascii=False, allow_nan=False)` builds this encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dump_json(body: object) -> bytes:
     """Compact UTF-8 JSON, as Medplum writes it; refuses NaN/Infinity (not JSON)."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 def fhir_response(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -18,6 +18,7 @@ Links are absolute, built from the request's own base URL (`simulators.fhir.http
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ PAGING_PARAMS = frozenset({"_count", "_offset", "_page"})
 MAX_CURSORS = 10_000
 #: The `search` member of every match entry (one shared object: `http.dump_bundle` recognises it).
 SEARCH_MATCH: JsonObject = {"mode": "match"}
+#: What `quote_plus` leaves alone (`urlencode`'s default quoting).
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 class CursorExpired(SearchError):
@@ -107,7 +110,7 @@ class Pager:
         params = [*used, ("_count", str(count))]
         if offset:
             params.append(("_offset", str(offset)))
-        return f"{url}?{urlencode(params)}"
+        return f"{url}?{_query(params)}"
 
     def _new_cursor(self, items: Items, count: int, offset: int) -> str:
         now = self._clock.monotonic()
@@ -118,6 +121,13 @@ class Pager:
         token = f"{self._rng.getrandbits(128):032x}"
         self._cursors[token] = _Cursor(list(items), count, offset, now + self._personality.cursor_ttl_s)
         return token
+
+
+def _query(params: Items) -> str:
+    """`urlencode(params)`, without its per-character quoting when nothing needs quoting (the usual page link)."""
+    if all(_UNQUOTED.fullmatch(key) and _UNQUOTED.fullmatch(value) for key, value in params):
+        return "&".join(f"{key}={value}" for key, value in params)
+    return urlencode(params)
 
 
 def searchset(entries: Sequence[Mapping[str, Any]], *, base: str, total: int | None,

@@ -221,9 +221,10 @@ class SearchQuery:
     def matches(self, resource: Mapping[str, Any]) -> bool:
         return all(f.matches(resource) for f in self.filters)
 
-    def ordered(self, resources: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    def ordered(self, resources: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """`resources` sorted by `_sort` (as they are, not copied, when there is no `_sort`)."""
         if not self.sort:
-            return list(resources)
+            return resources
         params = search_params(self.resource_type)
         keys = [(params[name], descending) for name, descending in self.sort]
 

@@ -35,6 +35,8 @@ from simulators.fhir.search import SearchError, date_range, parse_query, search_
 from simulators.fhir.store import MultipleMatches, Resource, ResourceDeleted, ResourceStore
 
 T = TypeVar("T")
+#: The errors `FhirService._outcome` maps (subclasses: ResourceDeleted, CursorExpired).
+_MAPPED = (ResourceNotFound, VersionConflict, InvalidResource, MultipleMatches, SearchError, PatchError)
 JsonObject = dict[str, Any]
 Items = Sequence[tuple[str, str]]
 
@@ -107,31 +109,35 @@ class FhirService:
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
-        p = self.personality
         try:
             yield
-        except ResourceDeleted:
+        except _MAPPED as exc:
+            raise self._outcome(exc) from None
+
+    def _outcome(self, exc: Exception) -> OutcomeError:
+        """The personality's answer to a store, search or patch error (the table in the module docstring)."""
+        p = self.personality
+        if isinstance(exc, ResourceDeleted):
             status = p.deleted_read_status
-            raise self.error(status, "deleted" if status == 410 else "not-found",
-                             "Resource deleted" if status == 410 else "Not found") from None
-        except ResourceNotFound:
-            raise self.error(404, "not-found", "Not found") from None
-        except VersionConflict:
+            return self.error(status, "deleted" if status == 410 else "not-found",
+                              "Resource deleted" if status == 410 else "Not found")
+        if isinstance(exc, ResourceNotFound):
+            return self.error(404, "not-found", "Not found")
+        if isinstance(exc, VersionConflict):
             stale = p.stale_version_status
-            raise self.error(stale, "conflict" if stale == 409 else "processing",
-                             "Version conflict" if stale == 409 else "Precondition Failed") from None
-        except InvalidResource as exc:
+            return self.error(stale, "conflict" if stale == 409 else "processing",
+                              "Version conflict" if stale == 409 else "Precondition Failed")
+        if isinstance(exc, InvalidResource):
             error = self.error(p.invalid_resource_status, "invalid", exc.message)
             issue = error.outcome["issue"][0]
             if exc.expression and "expression" not in issue:
                 issue["expression"] = list(exc.expression)
-            raise error from None
-        except MultipleMatches as exc:
-            raise self.error(412, "multiple-matches", str(exc)) from None
-        except CursorExpired as exc:
-            raise self.error(410, "expired", str(exc)) from None
-        except (SearchError, PatchError) as exc:
-            raise self.error(400, "invalid", str(exc)) from None
+            return error
+        if isinstance(exc, MultipleMatches):
+            return self.error(412, "multiple-matches", str(exc))
+        if isinstance(exc, CursorExpired):
+            return self.error(410, "expired", str(exc))
+        return self.error(400, "invalid", str(exc))  # SearchError, PatchError
 
     def _check_body(self, resource_type: str, body: Mapping[str, Any]) -> None:
         found = body.get("resourceType")
@@ -152,8 +158,10 @@ class FhirService:
 
     def read(self, resource_type: str, resource_id: str) -> Resource:
         self.check_type(resource_type)
-        with self._mapped():
+        try:  # not `_mapped()`: a context manager per read cost more than the read
             return self.store.read_shared(resource_type, resource_id)
+        except ResourceNotFound as exc:
+            raise self._outcome(exc) from None
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
         self.check_type(resource_type)
@@ -239,7 +247,9 @@ class FhirService:
             links = self.pager.links(url, list(query.used), page, total)
         if query.summary_count or page.count == 0:
             return searchset([], base=base, total=total, links=links)
-        shown = [query.shape(r) for r in matches[page.offset:page.offset + page.count]]
+        shown = matches[page.offset:page.offset + page.count]
+        if query.elements is not None:
+            shown = [query.shape(r) for r in shown]
         return searchset(shown, base=base, total=total, links=links)
 
     def history(self, resource_type: str | None, resource_id: str | None, items: Items, *, url: str,

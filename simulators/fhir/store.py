@@ -20,6 +20,11 @@ so an ETag a client holds no longer describes what the server has.
 
 Errors: `ResourceNotFound`, `ResourceDeleted`, `VersionConflict`, `InvalidResource`, `MultipleMatches`;
 mapping them to statuses is the personality's business (Medplum: 412 on a conflict, Cerner: 409).
+`Version` and the store's own errors are defined in `simulators.fhir.versions` (re-exported here).
+
+Serving reads fast: a stored object is never changed (every write stores a new one), so the JSON of the
+current versions is kept (`encoded`, `encoded_match`: `simulators.fhir.json_cache`) and so is each type's
+list of current resources (the unfiltered search); both are dropped for whatever a write replaces.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from integrations.clock import Clock
-from simulators.errors import InvalidResource, ResourceNotFound, StoreError, VersionConflict
+from simulators.errors import InvalidResource, ResourceNotFound
 from simulators.fhir.identity import (
     IdFactory,
     VersionIdFactory,
@@ -42,50 +47,26 @@ from simulators.fhir.identity import (
     uuid_ids,
     uuid_versions,
 )
-from simulators.fhir.outcome import dump_json
+from simulators.fhir.json_cache import JsonCache
 from simulators.fhir.validation import validate_resource
+from simulators.fhir.versions import (
+    Method,
+    MultipleMatches,
+    Resource,
+    ResourceDeleted,
+    Version,
+    check_version,
+    ordered_keys,
+    type_and_id,
+    type_of,
+)
 
 __all__ = ["IdFactory", "MultipleMatches", "Resource", "ResourceDeleted", "ResourceStore", "Version",
            "VersionIdFactory", "Where", "format_instant", "integer_versions", "rng_uuid", "uuid_ids", "uuid_versions"]
 
-Resource = dict[str, Any]
 Validator = Callable[[Mapping[str, Any]], None]
 #: A search predicate over stored resources (see `simulators.fhir.search`).
 Where = Callable[[Mapping[str, Any]], bool]
-Method = Literal["POST", "PUT", "PATCH", "DELETE"]
-
-
-class ResourceDeleted(ResourceNotFound):
-    """The resource existed and was deleted (410 Gone on servers that say so)."""
-
-    def __init__(self, resource_type: str, resource_id: str, version_id: str) -> None:
-        super().__init__(resource_type, resource_id)
-        self.version_id = version_id
-
-
-class MultipleMatches(StoreError):
-    """A conditional create, update or delete matched more than one resource (412)."""
-
-    def __init__(self, resource_type: str, matches: int) -> None:
-        super().__init__(f"{resource_type}: the condition matched {matches} resources")
-        self.resource_type = resource_type
-        self.matches = matches
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """One version of one resource; `resource` is None for a deletion. Treat `resource` as read-only."""
-
-    resource_type: str
-    resource_id: str
-    version_id: str
-    last_updated: str
-    method: Method
-    resource: Resource | None
-
-    @property
-    def deleted(self) -> bool:
-        return self.resource is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +86,9 @@ class ResourceStore:
         self._validator = validator
         self._records: dict[str, dict[str, list[Version]]] = {}
         self._log: list[tuple[str, str, int]] = []  # (type, id, version index), in write order
-        self._encoded: dict[tuple[str, str], tuple[Version, bytes]] = {}  # current versions' JSON
+        # Caches, dropped as versions change: current versions' JSON, each type's current resources in order.
+        self._json = JsonCache(self._is_current)
+        self._current: dict[str, list[Resource]] = {}
 
     def __repr__(self) -> str:
         counts = {resource_type: self.count(resource_type) for resource_type in sorted(self._records)}
@@ -123,17 +106,11 @@ class ResourceStore:
     def encoded(self, resource: Mapping[str, Any]) -> bytes:
         """`resource` as compact JSON; for a stored current version (as `read_shared` or an uncopied
         `search` hands out) the bytes are encoded once and reused until the resource changes."""
-        key = (str(resource.get("resourceType")), str(resource.get("id")))
-        versions = self._records.get(key[0], {}).get(key[1])
-        current = versions[-1] if versions else None
-        if current is None or current.resource is not resource:
-            return dump_json(resource)
-        cached = self._encoded.get(key)
-        if cached is not None and cached[0] is current:
-            return cached[1]
-        encoded = dump_json(resource)
-        self._encoded[key] = (current, encoded)
-        return encoded
+        return self._json.resource(resource)
+
+    def encoded_match(self, full_url: str, resource: Mapping[str, Any]) -> bytes:
+        """A searchset match entry of `resource` as JSON (`json_cache.match_entry`), cached like `encoded`."""
+        return self._json.match(full_url, resource)
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
         versions = self._records.get(resource_type, {}).get(resource_id)
@@ -157,8 +134,12 @@ class ResourceStore:
         `copy_results=False` returns the stored objects themselves (read-only; cheaper for paging).
         """
         if ids is None and where is None and not copy_results:  # the common unfiltered page
-            return [versions[-1].resource for versions in self._records.get(resource_type, {}).values()
+            current = self._current.get(resource_type)
+            if current is None:
+                current = self._current[resource_type] = [
+                    versions[-1].resource for versions in self._records.get(resource_type, {}).values()
                     if versions[-1].resource is not None]
+            return list(current)
         wanted = None if ids is None else set(ids)
         found: list[Resource] = []
         for resource_id, versions in self._records.get(resource_type, {}).items():
@@ -210,8 +191,8 @@ class ResourceStore:
         is for resources the simulator itself builds (AuditEvents), which skip the R4B models.
         """
         resource_id = assigned_id if assigned_id is not None else self._new_id()
-        if self._records.get(_type_of(resource), {}).get(resource_id):
-            raise InvalidResource(f"{_type_of(resource)}/{resource_id}: id already in use", ("id",))
+        if self._records.get(type_of(resource), {}).get(resource_id):
+            raise InvalidResource(f"{type_of(resource)}/{resource_id}: id already in use", ("id",))
         return self._write(resource, resource_id, previous=None, method="POST", validate=validate)
 
     def record(self, resource: Resource, *, last_updated: str | None = None) -> str:
@@ -220,7 +201,7 @@ class ResourceStore:
         The store takes `resource` over: the caller must not keep or change it. `last_updated` (a FHIR
         instant) backdates it to when the recorded event happened; default now.
         """
-        resource_type = _type_of(resource)
+        resource_type = type_of(resource)
         resource_id = self._new_id()
         version_id = self._new_version(None)
         last_updated = last_updated or format_instant(self._clock.now())
@@ -232,9 +213,9 @@ class ResourceStore:
 
     def conditional_create(self, resource: Mapping[str, Any], where: Where) -> tuple[Resource, bool]:
         """If-None-Exist: the one existing match (not created), or a new resource; >1 match raises."""
-        matches = self.search(_type_of(resource), where=where)
+        matches = self.search(type_of(resource), where=where)
         if len(matches) > 1:
-            raise MultipleMatches(_type_of(resource), len(matches))
+            raise MultipleMatches(type_of(resource), len(matches))
         if matches:
             return matches[0], False
         return self.create(resource), True
@@ -242,11 +223,11 @@ class ResourceStore:
     def update(self, resource: Mapping[str, Any], *, expected_version: str | None = None,
                method: Method = "PUT") -> Resource:
         """Replace an existing resource (type and id from the body); `expected_version` is If-Match."""
-        resource_type, resource_id = _type_and_id(resource)
+        resource_type, resource_id = type_and_id(resource)
         current = self._current_version(resource_type, resource_id)
         if current.deleted:
             raise ResourceDeleted(resource_type, resource_id, current.version_id)
-        _check_version(current, expected_version)
+        check_version(current, expected_version)
         return self._write(resource, resource_id, previous=current, method=method)
 
     def upsert(self, resource: Mapping[str, Any], *, expected_version: str | None = None) -> tuple[Resource, bool]:
@@ -255,7 +236,7 @@ class ResourceStore:
         A deleted resource comes back to life with a new version (created=True). An expected version
         for a resource that does not exist raises `ResourceNotFound`.
         """
-        resource_type, resource_id = _type_and_id(resource)
+        resource_type, resource_id = type_and_id(resource)
         versions = self._records.get(resource_type, {}).get(resource_id)
         if versions is not None and not versions[-1].deleted:
             return self.update(resource, expected_version=expected_version), False
@@ -267,7 +248,7 @@ class ResourceStore:
     def conditional_update(self, resource: Mapping[str, Any], where: Where, *,
                            expected_version: str | None = None) -> tuple[Resource, bool]:
         """PUT Type?search: update the one match, or create when none (with the body's id, if any)."""
-        resource_type = _type_of(resource)
+        resource_type = type_of(resource)
         matches = self.search(resource_type, where=where, copy_results=False)
         if len(matches) > 1:
             raise MultipleMatches(resource_type, len(matches))
@@ -290,7 +271,7 @@ class ResourceStore:
         current = self._current_version(resource_type, resource_id)
         if current.resource is None:
             raise ResourceDeleted(resource_type, resource_id, current.version_id)
-        _check_version(current, expected_version)
+        check_version(current, expected_version)
         changed = dict(change(copy.deepcopy(current.resource)))
         if changed.get("resourceType") != resource_type or changed.get("id") != resource_id:
             raise InvalidResource("A patch may not change resourceType or id", ("resourceType", "id"))
@@ -301,7 +282,7 @@ class ResourceStore:
         current = self._current_version(resource_type, resource_id)
         if current.deleted:
             return None
-        _check_version(current, expected_version)
+        check_version(current, expected_version)
         version = Version(resource_type, resource_id, self._new_version(current.version_id),
                           format_instant(self._clock.now()), "DELETE", None)
         self._append(version)
@@ -310,7 +291,8 @@ class ResourceStore:
     def clear(self) -> None:
         self._records.clear()
         self._log.clear()
-        self._encoded.clear()
+        self._json.clear()
+        self._current.clear()
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -322,7 +304,8 @@ class ResourceStore:
         except BaseException:
             self._records = snapshot.records
             del self._log[snapshot.log_length:]
-            self._encoded.clear()
+            self._json.clear()
+            self._current.clear()
             raise
 
     # -- drift ---------------------------------------------------------------------------------
@@ -341,6 +324,7 @@ class ResourceStore:
         moved = format_instant(datetime.fromisoformat(version.last_updated) + timedelta(seconds=seconds))
         resource = copy.deepcopy(version.resource)
         resource["meta"]["lastUpdated"] = moved
+        self._changed(version)
         self._records[resource_type][resource_id][-1] = replace(version, last_updated=moved, resource=resource)
         return copy.deepcopy(resource)
 
@@ -350,10 +334,11 @@ class ResourceStore:
         if version.resource is None:
             raise ResourceDeleted(resource_type, resource_id, version.version_id)
         meta = {**(resource.get("meta") or {}), **version.resource["meta"]}
-        stored = _ordered({**copy.deepcopy(dict(resource)), "resourceType": resource_type, "id": resource_id,
+        stored = ordered_keys({**copy.deepcopy(dict(resource)), "resourceType": resource_type, "id": resource_id,
                            "meta": meta})
         if self._validator is not None:
             self._validator(stored)
+        self._changed(version)
         self._records[resource_type][resource_id][-1] = replace(version, resource=stored)
         return copy.deepcopy(stored)
 
@@ -374,8 +359,22 @@ class ResourceStore:
             raise ResourceDeleted(resource_type, resource_id, version.version_id)
         return version.resource
 
+    def _changed(self, replaced: Version) -> None:
+        """`replaced` stops being the current version of its resource: drop what was cached for it."""
+        self._current.pop(replaced.resource_type, None)
+        if replaced.resource is not None:
+            self._json.forget(replaced.resource)
+
+    def _is_current(self, resource: Mapping[str, Any]) -> bool:
+        versions = self._records.get(str(resource.get("resourceType")), {}).get(str(resource.get("id")))
+        return versions is not None and versions[-1].resource is resource
+
     def _append(self, version: Version) -> None:
         versions = self._records.setdefault(version.resource_type, {}).setdefault(version.resource_id, [])
+        if versions:
+            self._changed(versions[-1])
+        else:
+            self._current.pop(version.resource_type, None)
         versions.append(version)
         self._log.append((version.resource_type, version.resource_id, len(versions) - 1))
 
@@ -388,7 +387,7 @@ class ResourceStore:
         meta = dict(meta or {})
         meta["versionId"] = self._new_version(previous.version_id if previous else None)
         meta["lastUpdated"] = format_instant(self._clock.now())
-        stored = _ordered({**stored, "id": resource_id, "meta": meta})
+        stored = ordered_keys({**stored, "id": resource_id, "meta": meta})
         if self._validator is not None and validate:
             self._validator(stored)
         resource_type = stored["resourceType"]
@@ -396,30 +395,3 @@ class ResourceStore:
             raise InvalidResource("Missing resourceType", ("resourceType",))
         self._append(Version(resource_type, resource_id, meta["versionId"], meta["lastUpdated"], method, stored))
         return copy.deepcopy(stored)
-
-
-def _ordered(resource: Resource) -> Resource:
-    """resourceType, id and meta first, for readable payloads."""
-    head = ("resourceType", "id", "meta")
-    return {**{key: resource.get(key) for key in head},
-            **{key: value for key, value in resource.items() if key not in head}}
-
-
-def _check_version(current: Version, expected: str | None) -> None:
-    if expected is not None and expected != current.version_id:
-        raise VersionConflict(current.resource_type, current.resource_id, expected, current.version_id)
-
-
-def _type_of(resource: Mapping[str, Any]) -> str:
-    resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str) or not resource_type:
-        raise InvalidResource("Missing resourceType", ("resourceType",))
-    return resource_type
-
-
-def _type_and_id(resource: Mapping[str, Any]) -> tuple[str, str]:
-    resource_type = _type_of(resource)
-    resource_id = resource.get("id")
-    if not isinstance(resource_id, str) or not resource_id:
-        raise InvalidResource(f"{resource_type}.id: missing", ("id",))
-    return resource_type, resource_id

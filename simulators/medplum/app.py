@@ -2,9 +2,9 @@
 
 Layers, outermost first: request journal and chaos (`simulators.admin.assemble`), Medplum's per-IP
 request limit and `RateLimit` header (`limits.RequestRateLimit`), the Bearer gate on /fhir/R4
-(`auth.FhirGate`), then the FastAPI app: the FHIR core at `/fhir/R4` (a Starlette Mount, see
-`create_medplum`), `/oauth2/token`, `/healthcheck`, the admin routers at `/admin`, and `/openapi.json`
-(as the real server publishes one).
+(`auth.FhirGate`), the FHIR core at `/fhir/R4` (`simulators.fhir.dispatch.FhirFastPath`), then the
+FastAPI app: `/oauth2/token`, `/healthcheck`, the admin routers at `/admin`, and `/openapi.json` (as the
+real server publishes one), which documents the FHIR core too.
 
 Randomness: `create_medplum` splits the rng it is given into independent streams, in a fixed order
 (store ids and versions, access tokens, admin layer, seed data, project id, registry, paging/export),
@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import random
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from integrations.clock import Clock
@@ -28,7 +27,9 @@ from simulators.admin.journal import RequestJournal
 from simulators.admin.ratelimit import WindowRateLimiter
 from simulators.admin.tokens import TokenStore
 from simulators.chaos import ChaosState
-from simulators.fhir.api import fhir_asgi, fhir_router
+from simulators.fastapi_app import simulator_api
+from simulators.fhir.api import fhir_router
+from simulators.fhir.dispatch import FhirFastPath, fhir_asgi
 from simulators.fhir.outcome import install_outcome_handlers
 from simulators.fhir.personality import store_for
 from simulators.fhir.store import ResourceStore, rng_uuid
@@ -115,8 +116,8 @@ def create_medplum(settings: MedplumSettings, clock: Clock, rng: random.Random) 
     }
     quota = FhirQuota(limiters["fhir_user"], limiters["fhir_project"], project_id)
 
-    api = FastAPI(openapi_url="/openapi.json", docs_url=None, redoc_url=None, title="Medplum (ehrlab simulator)",
-                  version=settings.version)
+    api = simulator_api(openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+                        title="Medplum (ehrlab simulator)", version=settings.version)
     install_outcome_handlers(api)
     api.include_router(oauth_router(registry, tokens, project_id))
     api.include_router(_health_router(settings))
@@ -124,9 +125,9 @@ def create_medplum(settings: MedplumSettings, clock: Clock, rng: random.Random) 
     fhir = fhir_router(store=store, personality=personality, clock=clock, rng=fhir_rng,
                        authorize=medplum_authorizer(tokens, quota, audit.flush if audit is not None else None),
                        on_interaction=audit.hook if audit is not None else None)
-    # Served by Starlette's router, mounted first (see `fhir_asgi`); the included copy only documents them.
-    api.router.routes.insert(0, Mount(FHIR_BASE, app=fhir_asgi(fhir)))
+    # Served by `FhirFastPath`, innermost (see `simulators.fhir.dispatch`); the included copy documents them.
     api.include_router(fhir, prefix=FHIR_BASE)
+    api.add_middleware(FhirFastPath, prefix=FHIR_BASE, fhir=fhir_asgi(fhir), handlers=api.exception_handlers)
     api.add_middleware(FhirGate, tokens=tokens)
     api.add_middleware(RequestRateLimit, requests=limiters["requests"], auth=limiters["auth"])
     simulation = assemble(api, name="medplum", clock=clock, rng=admin_rng,

@@ -8,16 +8,19 @@
 the audit trail would grow it). Nothing but types, ids, statuses and client ids goes into them: no
 token, no resource content.
 
-Buffered: the hook keeps one flat tuple per interaction, and `flush()` writes the pending events to
-the store (`ResourceStore.record`: no validation, no copies; `meta.lastUpdated` = `recorded`) whenever
-anything may look at them: every interaction on AuditEvent, every system-level or operation call (see
-`simulators.medplum.auth.medplum_authorizer`), `MedplumSimulator.audit_events()`. Writing a dozen dicts
-per call instead made the garbage collector walk an ever-growing heap and halved read throughput under
-load (benchmarks/simulator_throughput.py: read 45 % -> 64 % of a bare endpoint). Ids are drawn from the
-store's id stream at flush time, so runs stay deterministic.
+Buffered: the hook keeps one flat tuple per interaction (the time not yet formatted), and `flush()`
+writes the pending events to the store (`ResourceStore.record`: no validation, no copies;
+`meta.lastUpdated` = `recorded`) whenever anything may look at them: every interaction on AuditEvent,
+every system-level or operation call (see `simulators.medplum.auth.medplum_authorizer`),
+`MedplumSimulator.audit_events()`. Writing a dozen dicts per call instead made the garbage collector
+walk an ever-growing heap and halved read throughput under load (benchmarks/simulator_throughput.py:
+read 45 % -> 64 % of a bare endpoint). Ids are drawn from the store's id stream at flush time, so runs
+stay deterministic.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from integrations.clock import Clock
 from simulators.fhir.interaction import Interaction
@@ -28,8 +31,10 @@ _ACTIONS = {Interaction.CREATE: "C", Interaction.UPDATE: "U", Interaction.PATCH:
 _REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
          "display": "Restful Operation"}
 _INTERACTIONS = "http://hl7.org/fhir/restful-interaction"
+#: Each interaction's name as a plain str: pending tuples of atomic values only, which the GC stops tracking.
+_NAMES = {interaction: interaction.value for interaction in Interaction}
 #: (recorded, client, interaction, resource type, resource id or "", status)
-Pending = tuple[str, str, str, str, str, int]
+Pending = tuple[datetime, str, str, str, str, int]
 
 
 def audit_outcome(status: int) -> str:
@@ -49,13 +54,14 @@ class AuditTrail:
     def hook(self, client: str, interaction: Interaction, resource_type: str, resource_id: str | None,
              status: int) -> None:
         if resource_type != "AuditEvent":
-            self._pending.append((format_instant(self._clock.now()), client, str(interaction), resource_type,
+            self._pending.append((self._clock.now(), client, _NAMES.get(interaction) or str(interaction), resource_type,
                                   resource_id or "", status))
 
     def flush(self) -> int:
         """Write the pending events to the store, oldest first; returns how many."""
         pending, self._pending = self._pending, []
-        for recorded, client, interaction, resource_type, resource_id, status in pending:
+        for moment, client, interaction, resource_type, resource_id, status in pending:
+            recorded = format_instant(moment)
             event: dict[str, object] = {
                 "resourceType": "AuditEvent",
                 "type": _REST,

@@ -180,13 +180,16 @@ def medplum_authorizer(tokens: TokenStore, quota: FhirQuota,
         if before_audit_read is not None and (resource_type in ("AuditEvent", "*")
                                               or interaction is Interaction.OPERATION):
             before_audit_read()
-        grant = getattr(request.state, "medplum_grant", None)
+        state = request.scope.get("state")  # the ASGI state dict itself: `request.state` wraps it per call
+        if state is None:
+            state = request.scope["state"] = {}
+        grant = state.get("medplum_grant")
         if not isinstance(grant, Grant):  # not behind the gate (tests mounting the router alone)
             token = _bearer(request.scope)
             grant = tokens.check(token) if token else None
             if grant is None:
                 raise OutcomeError(401, unauthorized(), {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
-        request.state.ehrlab_client = grant.client_id
+        state["ehrlab_client"] = grant.client_id
         key = (grant.scopes, resource_type, SMART_LETTERS[interaction])
         allowed = decisions.get(key)
         if allowed is None:  # parsing the scopes on every call cost more than the rest of the check
@@ -195,7 +198,7 @@ def medplum_authorizer(tokens: TokenStore, quota: FhirQuota,
             allowed = decisions[key] = scope_allows(*key)
         if not allowed:
             raise OutcomeError(403, forbidden())
-        quota.consume(request, grant.client_id, interaction)
+        quota.consume(state, grant.client_id, interaction)
         return grant.client_id
 
     return authorize

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulators.admin.ratelimit import RateDecision, WindowRateLimiter
@@ -62,15 +61,16 @@ class FhirQuota:
         self.project = project
         self.project_id = project_id
 
-    def consume(self, request: Request, client_id: str, interaction: Interaction) -> None:
-        """Charge the interaction; raise 429 over quota. The decision is kept for the RateLimit header."""
+    def consume(self, state: dict[str, object], client_id: str, interaction: Interaction) -> None:
+        """Charge the interaction; raise 429 over quota. The decision is kept for the RateLimit header, in
+        `state` (the request's ASGI state dict)."""
         cost = QUOTA_COST[interaction]
         decision = self.user.hit(client_id, cost)
         if decision.allowed:
             project = self.project.hit(self.project_id, cost)
             if project.remaining < decision.remaining or not project.allowed:
                 decision = project
-        request.state.medplum_fhir_quota = decision  # STATE_KEY, read by RequestRateLimit
+        state[STATE_KEY] = decision  # read by RequestRateLimit
         if not decision.allowed:
             raise OutcomeError(429, too_many_requests(diagnostics(decision)))
 
