@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 	$(BIN)/python benchmarks/simulator_throughput.py
 	$(BIN)/python benchmarks/proxy_throughput.py
+	$(BIN)/python benchmarks/queue_throughput.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -125,8 +125,7 @@ class Lab:
             admin_transport = httpx.AsyncHTTPTransport()
         client = adapter.client(base_url=proxy_url, transport=transport, clock=self.clock, sources=self._sources,
                                 secrets=secrets, listener=self._listener)
-        self._stack.push_async_callback(client.breaker.aclose)
-        self._stack.push_async_callback(client.connector.aclose)
+        self._stack.push_async_callback(client.aclose)  # Unity retires its token, then connector and breaker close
         admin = httpx.AsyncClient(transport=admin_transport, base_url=base_url, timeout=None,
                                   headers={"Authorization": f"Bearer {secrets.admin_token}"})
         self._stack.push_async_callback(admin.aclose)

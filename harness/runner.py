@@ -19,19 +19,14 @@ from harness.clock import RealClock, VirtualClock, run_virtual
 from harness.faults.driver import FaultDriver
 from harness.hooks import RunHooks
 from harness.journal import (
-    BreakerEvent,
     CheckFailed,
     CheckPassed,
     Journal,
     OperationDropped,
     OperationEvent,
-    RequestEvent,
-    RetryEvent,
     ScenarioEnded,
     ScenarioStarted,
-    TokenFailedEvent,
-    TokenIssuedEvent,
-    TokenRefreshedEvent,
+    integration_entry,
 )
 from harness.lab import Lab, Mode
 from harness.rng import RandomSource
@@ -40,13 +35,8 @@ from harness.workload.operations import OPERATIONS, OperationContext
 from harness.workload.schedule import arrivals
 from integrations.clock import Clock
 from integrations.events import (
-    BreakerTransitioned,
     EventListener,
     IntegrationEvent,
-    RequestCompleted,
-    RetryScheduled,
-    TokenIssued,
-    TokenRequestFailed,
 )
 from integrations.fhir import ConnectorError
 
@@ -77,23 +67,9 @@ def journal_listener(journal: Journal) -> EventListener:
     """Turn the integration's events into journal events stamped with scenario time."""
 
     def listen(event: IntegrationEvent) -> None:
-        t = journal.elapsed()
-        if isinstance(event, RequestCompleted):
-            journal.add(RequestEvent(t=t, vendor=event.vendor, method=event.method, path=event.path,
-                                     status=event.status, duration_ms=round(event.duration_s * 1000, 3),
-                                     attempt=event.attempt, error=event.error, correlation_id=event.correlation_id))
-        elif isinstance(event, RetryScheduled):
-            journal.add(RetryEvent(t=t, vendor=event.vendor, attempt=event.attempt, delay_s=round(event.delay_s, 6),
-                                   reason=event.reason, retry_after_s=event.retry_after_s))
-        elif isinstance(event, BreakerTransitioned):
-            rate = None if event.failure_rate is None else round(event.failure_rate, 6)
-            journal.add(BreakerEvent(t=t, breaker=event.name, from_state=event.from_state.value,
-                                     to_state=event.to_state.value, failure_rate=rate, calls=event.calls))
-        elif isinstance(event, TokenIssued):
-            cls = TokenRefreshedEvent if event.refresh else TokenIssuedEvent
-            journal.add(cls(t=t, vendor=event.vendor, expires_in_s=event.expires_in_s, reason=event.reason))
-        elif isinstance(event, TokenRequestFailed):
-            journal.add(TokenFailedEvent(t=t, vendor=event.vendor, status=event.status, error=event.error))
+        entry = integration_entry(event, journal.elapsed())
+        if entry is not None:
+            journal.add(entry)
 
     return listen
 

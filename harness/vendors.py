@@ -15,6 +15,18 @@ FHIR base path and token path under the simulator's base URL (`fhir_path`, `toke
 
 Allscripts' FHIR API is read-only (vendors.md §4): the lab's write operations against it are refused
 by the simulator (405 OperationOutcome), which the connector raises as `UnexpectedStatus`.
+
+Auth (issue 5): every client's credentials come from a `StaticCredentials` source (`VendorClient.credentials`,
+the handle a rotation scenario deploys a new credential to and retires the old one from), wrapped in
+`RotatingCredentials` (newest first, the old one the fallback, refused ones reported as
+`CredentialRejected`). The configuration is validated before the client is built
+(`integrations.fhir.config.validate_auth_config`: missing values, placeholders, secrets under 20
+characters, plain HTTP outside the lab; runbook 002_437ee203264dfa64.txt §2.5). Allscripts also gets
+a Unity client (`VendorClient.unity`) on the Unity security-token flow (GetToken, refresh on the
+expired-token error, RetireSecurityToken on `aclose()`), with the same credentials (the simulator's
+Unity Username/Password are the FHIR client id and secret). Its FHIR connector keeps the OAuth token
+of `/authorization/connect/token`: Allscripts' FHIR API takes OAuth bearer tokens, not Unity session
+tokens (vendors.md §4; the simulator refuses a Unity token there, as a separate product would).
 """
 
 from __future__ import annotations
@@ -41,7 +53,12 @@ from integrations.fhir import (
     RetryPolicy,
     TokenCache,
 )
+from integrations.fhir.auth import DEFAULT_REJECTION_ERRORS
+from integrations.fhir.config import validate_auth_config
+from integrations.fhir.credentials import Credential, RotatingCredentials, SigningKeyCredentials, StaticCredentials
 from integrations.fhir.jwt_assertion import PrivateKeyJwt
+from integrations.fhir.ratelimit import VENDOR_RATE_LIMITS, RateLimiter
+from integrations.fhir.unity_auth import UNITY_PATH, UnityClient, UnityTokenAuth
 from simulators.allscripts import AllscriptsClient, AllscriptsSettings, create_allscripts
 from simulators.cerner import SANDBOX_TENANT, CernerClient, CernerSettings, create_cerner
 from simulators.epic import EpicClient, EpicSettings, create_epic
@@ -98,6 +115,17 @@ class SimulatorHandle(Protocol):
 class VendorClient:
     connector: FhirConnector
     breaker: CircuitBreaker
+    credentials: StaticCredentials | None = None  # deploy / retire credentials here to rotate them at run time
+    unity: UnityClient | None = None  # Allscripts only: the Unity API on its security-token flow
+
+    async def aclose(self) -> None:
+        """Close everything: the Unity client first (it retires its security token), then the connector, the breaker."""
+        try:
+            if self.unity is not None:
+                await self.unity.aclose()
+        finally:
+            await self.connector.aclose()
+            await self.breaker.aclose()
 
 
 class VendorAdapter(Protocol):
@@ -111,21 +139,42 @@ class VendorAdapter(Protocol):
                secrets: LabSecrets, listener: EventListener) -> VendorClient: ...
 
 
+def _lab_secret(secrets: LabSecrets) -> ClientCredentials:
+    return ClientCredentials(client_id=secrets.client_id, client_secret=secrets.client_secret, label="lab-secret-1")
+
+
 def _vendor_client(adapter: VendorAdapter, *, base_url: str, transport: httpx.AsyncBaseTransport, clock: Clock,
                    sources: RandomSource, secrets: LabSecrets, listener: EventListener,
-                   client_auth: ClientAuthMethod | None = None, scope: str | None = None) -> VendorClient:
+                   client_auth: ClientAuthMethod | None = None, scope: str | None = None,
+                   credential: Credential | None = None,
+                   rejection_errors: frozenset[str] = DEFAULT_REJECTION_ERRORS,
+                   unity: bool = False) -> VendorClient:
     """The connector, auth flow and breaker every vendor gets; only the client authentication differs."""
-    credentials = ClientCredentials(client_id=secrets.client_id, client_secret=secrets.client_secret)
+    source = StaticCredentials(credential if credential is not None else _lab_secret(secrets))
+    token_url = f"{base_url}{adapter.token_path}"
+    validate_auth_config(adapter.name, base_url=f"{base_url}{adapter.fhir_path}", token_url=token_url,
+                         credentials=source)
+    rotating = RotatingCredentials(source, clock, vendor=adapter.name)
     auth = ClientCredentialsAuth(
-        vendor=adapter.name, token_url=f"{base_url}{adapter.token_path}", credentials=lambda: credentials,
-        clock=clock, cache=TokenCache(clock), listener=listener, scope=scope, client_auth=client_auth,
+        vendor=adapter.name, token_url=token_url, credentials=rotating, clock=clock, cache=TokenCache(clock),
+        listener=listener, scope=scope, client_auth=client_auth, rejection_errors=rejection_errors,
     )
     breaker = CircuitBreaker(adapter.name, clock, BreakerConfig(), listener=listener)
+    # The client throttles itself at the vendor's published rate (Epic 600/h, Cerner 10,000/h; runbook
+    # 004_bc3882054056792c.txt "Rate Limiting"), waiting rather than failing.
+    limit = VENDOR_RATE_LIMITS.get(adapter.name)
+    limiter = RateLimiter(limit, clock) if limit is not None else None
     connector = FhirConnector(
         vendor=adapter.name, base_url=f"{base_url}{adapter.fhir_path}", transport=transport, auth=auth, clock=clock,
         rng=sources.stream(f"connector.{adapter.name}"), retry=RetryPolicy(), breaker=breaker, listener=listener,
+        rate_limiter=limiter,
     )
-    return VendorClient(connector=connector, breaker=breaker)
+    unity_client = None
+    if unity:
+        unity_auth = UnityTokenAuth(unity_url=f"{base_url}{UNITY_PATH}", appname="ehrlab", credentials=rotating,
+                                    clock=clock, cache=TokenCache(clock), listener=listener)
+        unity_client = UnityClient(auth=unity_auth, transport=transport, clock=clock)
+    return VendorClient(connector=connector, breaker=breaker, credentials=source, unity=unity_client)
 
 
 class MedplumAdapter:
@@ -142,8 +191,10 @@ class MedplumAdapter:
 
     def client(self, *, base_url: str, transport: httpx.AsyncBaseTransport, clock: Clock, sources: RandomSource,
                secrets: LabSecrets, listener: EventListener) -> VendorClient:
+        # Medplum refuses a wrong secret with `invalid_request` ("Invalid secret", vendors.md §3).
         return _vendor_client(self, base_url=base_url, transport=transport, clock=clock, sources=sources,
-                              secrets=secrets, listener=listener)
+                              secrets=secrets, listener=listener,
+                              rejection_errors=DEFAULT_REJECTION_ERRORS | {"invalid_request"})
 
 
 class EpicAdapter:
@@ -161,11 +212,13 @@ class EpicAdapter:
                secrets: LabSecrets, listener: EventListener) -> VendorClient:
         if secrets.signing_key is None:
             raise ValueError("Epic needs LabSecrets with a signing key")
+        # The key comes with the credentials (so it rotates like a secret); Epic samples use 4-minute assertions.
         assertion = PrivateKeyJwt(token_url=f"{base_url}{self.token_path}", clock=clock,
-                                  rng=sources.stream(f"assertion.{self.name}"), key=secrets.signing_key,
-                                  kid=secrets.key_id, alg="ES384", lifetime_s=240)
+                                  rng=sources.stream(f"assertion.{self.name}"), alg="ES384", lifetime_s=240)
+        key = SigningKeyCredentials(secrets.client_id, secrets.signing_key, secrets.key_id, "ES384",
+                                    label=f"key {secrets.key_id}")
         return _vendor_client(self, base_url=base_url, transport=transport, clock=clock, sources=sources,
-                              secrets=secrets, listener=listener, client_auth=assertion)
+                              secrets=secrets, listener=listener, client_auth=assertion, credential=key)
 
 
 class CernerAdapter:
@@ -191,7 +244,7 @@ class CernerAdapter:
 
 class AllscriptsAdapter:
     """Allscripts/Veradigm: client_secret in the form at /authorization/connect/token, read-only FHIR at /FHIR
-    (vendors.md §4). The Unity API is served too (same credentials) but the lab's connector speaks FHIR."""
+    (vendors.md §4). `VendorClient.unity` talks to the Unity API on the Unity security-token flow."""
 
     name = "allscripts"
     fhir_path = "/FHIR"
@@ -204,7 +257,7 @@ class AllscriptsAdapter:
     def client(self, *, base_url: str, transport: httpx.AsyncBaseTransport, clock: Clock, sources: RandomSource,
                secrets: LabSecrets, listener: EventListener) -> VendorClient:
         return _vendor_client(self, base_url=base_url, transport=transport, clock=clock, sources=sources,
-                              secrets=secrets, listener=listener)
+                              secrets=secrets, listener=listener, unity=True)
 
 
 VENDORS: dict[str, VendorAdapter] = {

@@ -1,5 +1,9 @@
 """Breaker checks, runbook 000_030ea53f0735abf7.txt §2: under an outage the breaker opens, it goes
-HALF_OPEN 60 s after opening, and it closes again once the provider has recovered."""
+HALF_OPEN 60 s after opening, and it closes again once the provider has recovered.
+
+Operator transitions (`manual`: resilience4j's force-open, disable, reset) are not the breaker's own
+doing: a manual OPEN does not count as "opened on the fault", and a manual move out of OPEN is not a
+late or wrong half-open. FORCED_OPEN and DISABLED at the end of a run fail `breaker_closes`."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ def breaker_opens(spec: BreakerOpens, ctx: CheckContext, source: str) -> CheckRe
         return result(spec, passed=False, observed=None, unit="s", threshold=threshold, source=source,
                       detail=f"no fault targeted {spec.vendor}, so there is nothing to open on")
     first = min(f.start for f in faults)
-    opened = [e.t for e in ctx.transitions(spec.vendor) if e.to_state == "OPEN" and e.t >= first]
+    opened = [e.t for e in ctx.transitions(spec.vendor) if e.to_state == "OPEN" and not e.manual and e.t >= first]
     if not opened:
         return result(spec, passed=False, observed=None, unit="s", threshold=threshold, source=source,
                       detail=f"the breaker never opened after the fault at {first:g}s")
@@ -41,6 +45,8 @@ def breaker_half_opens(spec: BreakerHalfOpens, ctx: CheckContext, source: str) -
             if event.t + spec.after + spec.tolerance <= ctx.duration:
                 problems.append(f"opened at {event.t:g}s and never left OPEN")
             continue
+        if following.manual:
+            continue  # an operator moved it (force_open, reset ...) before the wait was over: not a timing fault
         delay = following.t - event.t
         delays.append(delay)
         if following.to_state != "HALF_OPEN":

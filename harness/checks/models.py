@@ -111,8 +111,18 @@ class RecoveryTime(_CheckBase):
     stable_for: Duration = 30.0
 
 
+class NoCredentialRejected(_CheckBase):
+    """No vendor refused any of the integration's credentials (`credential.rejected` journal events), at most
+    `max`. Runbooks 000_030ea53f0735abf7.txt §1 and 002_437ee203264dfa64.txt §10.2 rotate by deploying the
+    new credential before revoking the old one: done in that order, no credential is ever refused."""
+
+    check: Literal["no_credential_rejected"]
+    vendor: VendorName | None = None
+    max: int = Field(default=0, ge=0)
+
+
 Expectation = Annotated[
     BreakerOpens | BreakerHalfOpens | BreakerCloses | BreakerStaysClosed | SuccessRate | LatencyPercentile
-    | RecoveryTime,
+    | RecoveryTime | NoCredentialRejected,
     Field(discriminator="check"),
 ]

@@ -13,7 +13,18 @@ patient = await connector.read("Patient", "123")
 await connector.aclose(); await breaker.aclose()
 ```
 
-Errors: one tree rooted at `ConnectorError` (see `integrations.fhir.errors`).
+Errors: one tree rooted at `ConnectorError` (see `integrations.fhir.errors`; the auth flows' own
+`CredentialsRejected`, `ConfigurationError` and `UnityCallFailed` are in `integrations.fhir.auth_errors`).
+
+Auth (`token_flow`, `auth`, `jwt_assertion`, `unity_auth`): every vendor's flow is a `TokenFlow` over
+rotating credentials (`credentials`, `credential_sources`), validated at start-up (`config`):
+
+```python
+source = EnvCredentials("MEDPLUM_")          # or FileCredentials(path), StaticCredentials(...), a function
+config = VendorAuthConfig.from_env("medplum", "MEDPLUM_")   # fails fast: ConfigurationError
+auth = ClientCredentialsAuth(vendor="medplum", token_url=config.token_url, credentials=config.credentials,
+                             clock=clock, listener=listener)
+```
 """
 
 from integrations.fhir.auth import (
@@ -26,8 +37,18 @@ from integrations.fhir.auth import (
     CredentialsProvider,
     TokenCache,
 )
+from integrations.fhir.auth_errors import ConfigurationError, CredentialsRejected, UnityCallFailed
 from integrations.fhir.breaker import BreakerConfig, CircuitBreaker, Permit, provider_failure
+from integrations.fhir.config import VendorAuthConfig, validate_auth_config
 from integrations.fhir.connector import FhirConnector, SearchParams
+from integrations.fhir.credential_sources import EnvCredentials, FileCredentials
+from integrations.fhir.credentials import (
+    CallableCredentials,
+    CredentialSource,
+    RotatingCredentials,
+    SigningKeyCredentials,
+    StaticCredentials,
+)
 from integrations.fhir.errors import (
     AuthError,
     CircuitOpen,
@@ -55,6 +76,8 @@ from integrations.fhir.models import (
     SearchResults,
 )
 from integrations.fhir.retry import RetryPolicy, parse_retry_after, retry_safe
+from integrations.fhir.token_flow import TokenFlow
+from integrations.fhir.unity_auth import UnityClient, UnityTokenAuth
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -63,6 +86,7 @@ __all__ = [
     "AuthError",
     "BreakerConfig",
     "BundlePage",
+    "CallableCredentials",
     "CircuitBreaker",
     "CircuitOpen",
     "ClientAuthMethod",
@@ -70,12 +94,17 @@ __all__ = [
     "ClientCredentialsAuth",
     "ClientSecretBasic",
     "ClientSecretPost",
+    "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
     "ConnectorError",
+    "CredentialSource",
     "CredentialsProvider",
+    "CredentialsRejected",
+    "EnvCredentials",
     "FhirConnector",
     "FhirResource",
+    "FileCredentials",
     "Forbidden",
     "JsonObject",
     "JsonValue",
@@ -88,13 +117,22 @@ __all__ = [
     "RateLimited",
     "RequestTimeout",
     "RetryPolicy",
+    "RotatingCredentials",
     "SearchParams",
     "SearchResults",
     "ServerError",
+    "SigningKeyCredentials",
+    "StaticCredentials",
     "TokenCache",
+    "TokenFlow",
     "UnexpectedStatus",
+    "UnityCallFailed",
+    "UnityClient",
+    "UnityTokenAuth",
     "ValidationFailed",
+    "VendorAuthConfig",
     "parse_retry_after",
     "provider_failure",
     "retry_safe",
+    "validate_auth_config",
 ]

@@ -7,7 +7,7 @@
 | `clock.timeout` expired, `httpx.TimeoutException` | RequestTimeout                     |
 | `httpx.DecodingError` (bad gzip, bad charset) | MalformedResponse                      |
 | other `httpx.TransportError` (refused, reset, dropped mid-body, protocol error) | ConnectionFailed |
-| 2xx with a body that is not a JSON object    | MalformedResponse                       |
+| 2xx with a body that is not a JSON object (not JSON, truncated, nested too deep) | MalformedResponse |
 | 400, 422 / 401 / 403 / 404, 410 / 409 / 412 / 429 / 5xx | per `errors.py`'s table      |
 | any other status (3xx, 405, 406, 415 ...)    | UnexpectedStatus                        |
 
@@ -25,6 +25,7 @@ from typing import cast
 import httpx
 
 from integrations.clock import Clock
+from integrations.fhir._parsing import outcome_issues
 from integrations.fhir.errors import (
     AuthError,
     Conflict,
@@ -44,7 +45,6 @@ from integrations.fhir.errors import (
 from integrations.fhir.models import JsonObject
 from integrations.fhir.retry import parse_retry_after
 
-_ISSUE_TEXT_MAX = 200
 _INVALID = object()  # `_json_body`'s answer for a body that is not a JSON object
 
 _STATUS_ERRORS: dict[int, type[ConnectorError]] = {
@@ -117,27 +117,11 @@ def _json_body(content: bytes) -> object:
         return None
     try:
         payload = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nested too deep
         return _INVALID
     return payload if isinstance(payload, dict) else _INVALID
 
 
 def _issues(content: bytes) -> tuple[OutcomeIssue, ...]:
     """Issue severity/code/text of an OperationOutcome body; nothing from any other body."""
-    body = _json_body(content)
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
-        return ()
-    issues = body.get("issue")
-    if not isinstance(issues, list):
-        return ()
-    found: list[OutcomeIssue] = []
-    for issue in issues:
-        if not isinstance(issue, dict):
-            continue
-        details = issue.get("details")
-        text = details.get("text") if isinstance(details, dict) else None
-        if not isinstance(text, str):
-            text = issue.get("diagnostics") if isinstance(issue.get("diagnostics"), str) else None
-        found.append(OutcomeIssue(severity=str(issue.get("severity", "")), code=str(issue.get("code", "")),
-                                  text=text[:_ISSUE_TEXT_MAX] if text else None))
-    return tuple(found)
+    return outcome_issues(_json_body(content))

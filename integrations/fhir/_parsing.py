@@ -1,18 +1,67 @@
 """FHIR JSON -> the connector's result types. Raises `BadBody` (the connector reports it as
-`MalformedResponse`, with the attempt's status and correlation id)."""
+`MalformedResponse`, with the attempt's status, correlation id and, for a 2xx that carried an
+OperationOutcome instead of what was asked for, that outcome's issues).
+
+Bad vendor input and what becomes of it:
+
+| body (2xx)                                   | result                                          |
+|----------------------------------------------|-------------------------------------------------|
+| not JSON, truncated JSON, nested too deep    | MalformedResponse (at `_boundary`)              |
+| JSON that is not an object                   | MalformedResponse (at `_boundary`)              |
+| an OperationOutcome where a resource/Bundle was expected | MalformedResponse with its `issues`  |
+| a resource of another type, without an id, another id | MalformedResponse                      |
+| a Bundle without `entry`                     | an empty page (a searchset with no match has none) |
+| a Bundle whose `entry` is not a list, an entry without a resource | MalformedResponse          |
+| `total` that is not an integer               | `total` None                                    |
+| a `next` link to another origin              | MalformedResponse before any request (`connector`) |
+"""
 
 from __future__ import annotations
 
 import re
 
+from integrations.fhir.errors import OutcomeIssue
 from integrations.fhir.models import BundlePage, FhirResource, JsonObject, version_from_etag
 
 RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
 RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 `id` datatype
+ISSUE_TEXT_MAX = 200
 
 
 class BadBody(ValueError):
-    """A 2xx body that is not what was asked for. The message names fields, never their values' PHI."""
+    """A 2xx body that is not what was asked for. The message names fields, never their values' PHI.
+
+    `issues`: when the body was an OperationOutcome, its issues (a server reporting an error with 200).
+    """
+
+    def __init__(self, message: str, issues: tuple[OutcomeIssue, ...] = ()) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+def outcome_issues(body: object) -> tuple[OutcomeIssue, ...]:
+    """Issue severity/code/text of an OperationOutcome body; nothing from any other body."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ()
+    issues = body.get("issue")
+    if not isinstance(issues, list):
+        return ()
+    found: list[OutcomeIssue] = []
+    for issue in issues:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+        if not isinstance(text, str):
+            diagnostics = issue.get("diagnostics")
+            text = diagnostics if isinstance(diagnostics, str) else None
+        found.append(OutcomeIssue(severity=str(issue.get("severity", "")), code=str(issue.get("code", "")),
+                                  text=text[:ISSUE_TEXT_MAX] if text else None))
+    return tuple(found)
+
+
+def _unexpected_outcome(body: JsonObject, expected: str) -> BadBody:
+    return BadBody(f"an OperationOutcome where a {expected} was expected", outcome_issues(body))
 
 
 def check_resource_type(resource_type: str) -> str:
@@ -36,6 +85,8 @@ def resource(body: JsonObject | None, *, etag: str | None = None, resource_type:
     if not isinstance(found_type, str) or not RESOURCE_TYPE.fullmatch(found_type):
         raise BadBody("body has no valid resourceType")
     if resource_type is not None and found_type != resource_type:
+        if found_type == "OperationOutcome":
+            raise _unexpected_outcome(body, resource_type)
         raise BadBody(f"expected a {resource_type}, got a {found_type}")
     found_id = body.get("id")
     if not isinstance(found_id, str) or not RESOURCE_ID.fullmatch(found_id):
@@ -47,6 +98,9 @@ def resource(body: JsonObject | None, *, etag: str | None = None, resource_type:
 
 
 def bundle_page(body: JsonObject | None) -> BundlePage:
+    """One page of a searchset; a Bundle without `entry` is an empty page."""
+    if body is not None and body.get("resourceType") == "OperationOutcome":
+        raise _unexpected_outcome(body, "Bundle")
     if body is None or body.get("resourceType") != "Bundle":
         raise BadBody("expected a Bundle")
     entries = body.get("entry", [])

@@ -14,6 +14,7 @@ ConnectorError                      vendor, status | None, correlation_id, retry
 ├── Conflict                        409
 ├── PreconditionFailed              412
 ├── RateLimited                     429 (`retry_after_s` from Retry-After)
+│   └── ClientThrottled             the client's own rate limiter refused to wait longer; nothing was sent
 ├── ServerError                     5xx (`retry_after_s` when a 503 carries Retry-After)
 ├── UnexpectedStatus                any other non-2xx status (405, 406, 415, 3xx: redirects are not followed)
 ├── RequestTimeout                  no answer within the attempt timeout
@@ -36,15 +37,18 @@ Runbook `000_030ea53f0735abf7.txt §4` ("Common Error Codes") and what the conne
 
 (1) The auth flow itself refreshes the token once and resends once on a 401; a second 401 surfaces.
 (2) "Retry" after a 412 means re-read the resource and re-apply the change with the new version:
-the caller's decision, never a blind resend of the same If-Match.
+the caller's decision, never a blind resend of the same If-Match. `FhirConnector.update(...,
+on_conflict=merge)` does exactly that when the caller passes a merge callback; without one the 412
+surfaces as `PreconditionFailed`. A 409 on an If-Match update (Cerner's answer to a stale version,
+reference/vendors.md §2) is treated the same way there.
 
 Predicates follow runbook `004_bc3882054056792c.txt` "Error Handling" (`is_authentication_error`,
 `is_rate_limit_error`, `is_timeout_error`): `is_auth` is true for `AuthError` only (re-authenticating
 can fix it; a 403 needs different scopes, not a new token), `is_rate_limit` for `RateLimited`,
 `is_timeout` for `RequestTimeout`. `retryable` says whether a retry can help: `ServerError`,
-`RateLimited`, `RequestTimeout`, `ConnectionFailed`, and an `AuthError` whose token endpoint answered
-5xx/429 (the provider is down, the credentials are not wrong). Whether a request may be *resent* also
-depends on the method: see `integrations.fhir.retry`.
+`RateLimited` (but not its `ClientThrottled`), `RequestTimeout`, `ConnectionFailed`, and an `AuthError`
+whose token endpoint answered 5xx/429 (the provider is down, the credentials are not wrong). Whether a
+request may be *resent* also depends on the method: see `integrations.fhir.retry`.
 
 Messages carry the vendor, the status, the OperationOutcome issue code and text, and the correlation
 id. They never carry a token, a secret, a query string or a response body.
@@ -185,6 +189,19 @@ class RateLimited(ConnectorError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class ClientThrottled(RateLimited):
+    """The client-side rate limiter (`integrations.fhir.ratelimit`) would have made the call wait longer than
+    its `max_wait_s`: nothing was sent. `retry_after_s` is how long until a slot frees up.
+
+    `is_rate_limit` is true (the caller's answer is the same as to a 429: wait, or fall back), but it is
+    not `retryable` by the connector: a retry would wait again, beyond the wait the caller bounded.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class ServerError(ConnectorError):

@@ -17,8 +17,10 @@ deterministic; ES384 signatures carry a random nonce drawn by OpenSSL, so their 
 runs. Nothing downstream records an assertion (the connector journals URL paths only), so a seeded run
 still behaves identically.
 
-Key rotation without a restart: `rotate(key, kid)` switches the key the next assertion is signed
-with; the caller registers the new public key with the vendor first (rotation overlap).
+Key rotation without a restart: through the auth flow's credentials (`SigningKeyCredentials` from a
+`CredentialSource`, newest first, the old key the fallback until the vendor revokes it; see
+`integrations.fhir.credentials`), or directly with `rotate(key, kid)`, which switches the key the next
+assertion is signed with (the caller registers the new public key with the vendor first).
 The private key never appears in a repr, a log line or an exception message.
 """
 
@@ -26,21 +28,19 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Literal
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from integrations.clock import Clock
-from integrations.fhir.auth import ClientCredentials
+from integrations.fhir.credentials import Algorithm, Credential, SigningKey, SigningKeyCredentials
 
 #: RFC 7523 §2.2 client assertion type.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: SMART backend-services.md: `exp` no more than five minutes in the future.
 MAX_LIFETIME_S = 300
 
-Algorithm = Literal["RS384", "ES384"]
-SigningKey = RSAKey | ECKey
+__all__ = ["JWT_BEARER", "MAX_LIFETIME_S", "Algorithm", "PrivateKeyJwt", "SigningKey"]
 
 
 def _check(key: SigningKey, kid: str, alg: str) -> None:
@@ -59,13 +59,20 @@ def _check(key: SigningKey, kid: str, alg: str) -> None:
 
 
 class PrivateKeyJwt:
-    """Signs a fresh SMART Backend Services client assertion for every token request."""
+    """Signs a fresh SMART Backend Services client assertion for every token request.
 
-    def __init__(self, *, token_url: str, clock: Clock, rng: random.Random, key: SigningKey, kid: str,
-                 alg: Algorithm = "RS384", lifetime_s: float = MAX_LIFETIME_S) -> None:
+    The key is the credential's when the auth flow hands it a `SigningKeyCredentials` (key rotation
+    through a credential source, with the old key as the fallback), else the one given here.
+    """
+
+    def __init__(self, *, token_url: str, clock: Clock, rng: random.Random, key: SigningKey | None = None,
+                 kid: str | None = None, alg: Algorithm = "RS384", lifetime_s: float = MAX_LIFETIME_S) -> None:
         if not 0 < lifetime_s <= MAX_LIFETIME_S:
             raise ValueError(f"lifetime_s must be in (0, {MAX_LIFETIME_S}] (SMART: exp at most 5 minutes ahead)")
-        _check(key, kid, alg)
+        if (key is None) != (kid is None):
+            raise ValueError("give both key and kid, or neither (keys then come with the credentials)")
+        if key is not None and kid is not None:
+            _check(key, kid, alg)
         self.token_url = token_url
         self.alg: Algorithm = alg
         self.lifetime_s = lifetime_s
@@ -78,7 +85,7 @@ class PrivateKeyJwt:
         return f"PrivateKeyJwt(token_url={self.token_url!r}, kid={self._kid!r}, alg={self.alg!r})"
 
     @property
-    def kid(self) -> str:
+    def kid(self) -> str | None:
         return self._kid
 
     def rotate(self, key: SigningKey, kid: str, alg: Algorithm | None = None) -> None:
@@ -87,8 +94,16 @@ class PrivateKeyJwt:
         _check(key, kid, new_alg)
         self._key, self._kid, self.alg = key, kid, new_alg
 
-    def assertion(self, client_id: str) -> str:
-        """A signed client assertion for `client_id`, valid for `lifetime_s` from now."""
+    def assertion(self, client_id: str, signing: SigningKeyCredentials | None = None) -> str:
+        """A signed client assertion for `client_id`, valid for `lifetime_s` from now, signed with
+        `signing`'s key (checked here: RS384 with RSA, ES384 with EC P-384) or else the configured one."""
+        if signing is not None:
+            _check(signing.key, signing.kid, signing.alg)
+            key, kid, alg = signing.key, signing.kid, signing.alg
+        elif self._key is not None and self._kid is not None:
+            key, kid, alg = self._key, self._kid, self.alg
+        else:
+            raise ValueError("no signing key: configure one or pass SigningKeyCredentials")
         now = self._clock.now().timestamp()
         claims = {
             "iss": client_id,
@@ -99,9 +114,10 @@ class PrivateKeyJwt:
             # Rounded down: exp stays within lifetime_s of now, never a fraction of a second beyond it.
             "exp": int(now + self.lifetime_s),
         }
-        header = {"alg": self.alg, "kid": self._kid, "typ": "JWT"}
-        return jwt.encode(header, claims, self._key, algorithms=[self.alg])
+        header = {"alg": alg, "kid": kid, "typ": "JWT"}
+        return jwt.encode(header, claims, key, algorithms=[alg])
 
-    def apply(self, credentials: ClientCredentials, form: dict[str, str], headers: dict[str, str]) -> None:
+    def apply(self, credentials: Credential, form: dict[str, str], headers: dict[str, str]) -> None:
+        signing = credentials if isinstance(credentials, SigningKeyCredentials) else None
         form["client_assertion_type"] = JWT_BEARER
-        form["client_assertion"] = self.assertion(credentials.client_id)
+        form["client_assertion"] = self.assertion(credentials.client_id, signing)

@@ -53,14 +53,20 @@ class BundlePage:
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
-    """All pages of a search. `complete` is False when `max_pages` stopped it with a `next` link left."""
+    """All pages of a search. `complete` is False when `max_pages` stopped it with a `next` link left.
+
+    `duplicates`: entries dropped because the same (type, id) was already on an earlier page (the
+    later copy is the one kept, at the earlier position).
+    """
 
     resources: tuple[FhirResource, ...]
     pages: int
     complete: bool
+    duplicates: int = 0
 
     def __repr__(self) -> str:
-        return f"SearchResults(resources={len(self.resources)}, pages={self.pages}, complete={self.complete})"
+        return (f"SearchResults(resources={len(self.resources)}, pages={self.pages}, complete={self.complete}, "
+                f"duplicates={self.duplicates})")
 
 
 def version_from_etag(etag: str | None) -> str | None:

@@ -249,9 +249,10 @@ def test_token_endpoint_refusal_is_an_auth_error_with_the_oauth_code_only() -> N
             await kit.connector.read("Patient", "p1")
         await kit.close()
         assert vendor.requests == []  # nothing was sent without a token
-        # the attempt is journaled, but the token endpoint's 400 is not the FHIR path's status
+        # the attempt is journaled, but the token endpoint's 401 is not the FHIR path's status; the one
+        # credential was refused, so the error is the typed `CredentialsRejected` (an `AuthError`)
         assert [(e.status, e.error) for e in kit.of(RequestCompleted) if isinstance(e, RequestCompleted)] == [
-            (None, "AuthError")]
+            (None, "CredentialsRejected")]
         return caught.value, kit.of(TokenRequestFailed)
 
     error, failed = run_virtual(main)

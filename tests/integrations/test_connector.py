@@ -350,6 +350,10 @@ def test_public_api_is_exported() -> None:
         "RequestTimeout", "RetryPolicy",
         "SearchParams", "SearchResults", "ServerError", "TokenCache", "UnexpectedStatus", "ValidationFailed",
         "parse_retry_after", "provider_failure", "retry_safe",
+        # auth (issue 5): rotating credentials, start-up validation, the Unity flow
+        "CallableCredentials", "ConfigurationError", "CredentialSource", "CredentialsRejected", "EnvCredentials",
+        "FileCredentials", "RotatingCredentials", "SigningKeyCredentials", "StaticCredentials", "TokenFlow",
+        "UnityCallFailed", "UnityClient", "UnityTokenAuth", "VendorAuthConfig", "validate_auth_config",
     }
     for name in integrations.fhir.__all__:
         assert getattr(integrations.fhir, name) is not None

@@ -1,0 +1,31 @@
+"""Credential checks: runbooks 000_030ea53f0735abf7.txt §1 ("Epic Credential Rotation") and
+002_437ee203264dfa64.txt §10.2 ("Credential Rotation") deploy the new credential before revoking the
+old one; done in that order, the vendor never refuses a credential the integration presents. A
+`credential.rejected` event (the integration presented a revoked, wrong or not-yet-registered
+credential) fails `no_credential_rejected`."""
+
+from __future__ import annotations
+
+from harness.checks.context import CheckContext
+from harness.checks.models import NoCredentialRejected
+from harness.checks.registry import evaluator, result
+from harness.checks.result import CheckResult
+from harness.journal import CredentialRejectedEvent
+
+_SHOWN = 3  # rejections described in the detail
+
+
+@evaluator(NoCredentialRejected)
+def no_credential_rejected(spec: NoCredentialRejected, ctx: CheckContext, source: str) -> CheckResult:
+    rejected = [e for e in ctx.events if isinstance(e, CredentialRejectedEvent)
+                and (spec.vendor is None or e.vendor == spec.vendor)]
+    scope = f" by {spec.vendor}" if spec.vendor else ""
+    if not rejected:
+        detail = f"no credential was refused{scope}"
+    else:
+        shown = "; ".join(f"{e.vendor} refused {e.credential} at {e.t:g}s ({e.error}"
+                          + (", fell back)" if e.fallback else ")") for e in rejected[:_SHOWN])
+        more = f"; {len(rejected) - _SHOWN} more" if len(rejected) > _SHOWN else ""
+        detail = shown + more
+    return result(spec, passed=len(rejected) <= spec.max, observed=len(rejected), unit="rejections",
+                  threshold=f"<= {spec.max} rejections", source=source, detail=detail)
