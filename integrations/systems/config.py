@@ -20,7 +20,6 @@ same facts are pydantic models that refuse anything wrong before a connection is
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -29,6 +28,7 @@ import httpx
 from joserfc.jwk import ECKey, RSAKey
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from integrations.fhir.config import is_placeholder, secret_problems, url_problems
 from integrations.systems.errors import ConfigError, ConfigProblem
 
 
@@ -49,43 +49,24 @@ SUPPORTED_AUTH: dict[Vendor, frozenset[str]] = {
     Vendor.ALLSCRIPTS: frozenset({"client_secret_post"}),  # §4 "client_secret in the form"
 }
 
-_PLACEHOLDERS = frozenset({"changeme", "change-me", "change_me", "placeholder", "secret", "todo", "xxx", "none",
-                           "null"})
 _SLUG = r"^[a-z][a-z0-9_-]{0,62}$"
 
 
 def _not_placeholder(value: str, what: str) -> str:
-    folded = value.strip().casefold()
-    if not folded:
+    if not value.strip():
         raise ValueError(f"{what} is empty")
-    if folded in _PLACEHOLDERS or folded.startswith(("your_", "your-", "<", "${")):
+    if is_placeholder(value):
         raise ValueError(f"{what} is a placeholder, not a real value")
     return value
 
 
 def _absolute_url(value: str, what: str) -> str:
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        raise ValueError(f"{what} is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"{what} must be an absolute http(s) URL")
-    if url.query or url.fragment or url.userinfo:
-        raise ValueError(f"{what} must not carry a query, a fragment or user info")
-    if url.scheme == "http" and not _inside_lab(url.host):
-        raise ValueError(f"{what} must use https outside loopback and .test hosts")
+    """The URL without its trailing slash, if `integrations.fhir.config.url_problems` finds nothing wrong
+    (absolute http(s), no credentials, query or fragment, https outside the lab)."""
+    problems = url_problems(what, value)
+    if problems:
+        raise ValueError("; ".join(problems))
     return value.rstrip("/")
-
-
-def _inside_lab(host: str) -> bool:
-    """Loopback or an RFC 6761 `.test`/`.localhost` host (the lab's simulators): plain http stays local."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith((".localhost", ".test")):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Model(BaseModel):
@@ -133,7 +114,9 @@ class ClientSecretAuth(_Model):
     @field_validator("client_secret")
     @classmethod
     def _client_secret(cls, value: SecretStr) -> SecretStr:
-        _not_placeholder(value.get_secret_value(), "client_secret")
+        problems = secret_problems("client_secret", value.get_secret_value())
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
 

@@ -31,15 +31,15 @@ EC_PEM = EC_KEY.as_pem(private=True).decode()
 
 def _config() -> dict[str, Any]:
     return {"systems": [
-        {"id": "epic_prod", "vendor": "epic", "base_url": "https://epic.example.test/api/FHIR/R4/",
-         "auth": {"method": "private_key_jwt", "token_url": "https://epic.example.test/oauth2/token",
+        {"id": "epic_prod", "vendor": "epic", "base_url": "https://epic.hospital.test/api/FHIR/R4/",
+         "auth": {"method": "private_key_jwt", "token_url": "https://epic.hospital.test/oauth2/token",
                   "client_id": "lab-epic", "private_key": EC_PEM, "key_id": "k1", "algorithm": "ES384"},
          "limits": {"max_connections": 4, "max_keepalive_connections": 2, "keepalive_expiry_s": 30}},
-        {"id": "cerner_prod", "vendor": "cerner", "base_url": "https://fhir.example.test/r4/tenant",
-         "auth": {"method": "client_secret_basic", "token_url": "https://auth.example.test/token",
+        {"id": "cerner_prod", "vendor": "cerner", "base_url": "https://fhir.hospital.test/r4/tenant",
+         "auth": {"method": "client_secret_basic", "token_url": "https://auth.hospital.test/token",
                   "client_id": "lab-cerner", "client_secret": SECRET, "scope": "system/Patient.read"}},
-        {"id": "medplum", "vendor": "medplum", "base_url": "http://medplum.example.test/fhir/R4",
-         "auth": {"method": "client_secret_post", "token_url": "http://medplum.example.test/oauth2/token",
+        {"id": "medplum", "vendor": "medplum", "base_url": "http://medplum.hospital.test/fhir/R4",
+         "auth": {"method": "client_secret_post", "token_url": "http://medplum.hospital.test/oauth2/token",
                   "client_id": "lab-medplum", "client_secret": SECRET}},
     ]}
 
@@ -49,7 +49,7 @@ def test_a_valid_configuration_is_typed_and_keeps_secrets_out_of_its_repr() -> N
     assert isinstance(config, RegistryConfig)
     assert [s.id for s in config.systems] == ["epic_prod", "cerner_prod", "medplum"]
     epic = config.systems[0]
-    assert epic.base_url == "https://epic.example.test/api/FHIR/R4"  # trailing slash dropped
+    assert epic.base_url == "https://epic.hospital.test/api/FHIR/R4"  # trailing slash dropped
     assert epic.limits == PoolLimits(max_connections=4, max_keepalive_connections=2, keepalive_expiry_s=30)
     assert config.systems[1].limits == PoolLimits()  # defaults
     text = repr(config) + str(config)
@@ -75,15 +75,17 @@ _DELETE = object()
     ("systems.1.id", "epic_prod", "systems", "configured twice"),
     ("systems.0.id", "Epic Prod!", "systems.0.id", "pattern"),
     ("systems.0.vendor", "meditech", "systems.0.vendor", "epic"),
-    ("systems.2.base_url", "ftp://medplum.example.test/fhir", "systems.2.base_url", "http(s)"),
-    ("systems.2.base_url", "https://medplum.example.test/fhir?x=1", "systems.2.base_url", "query"),
+    ("systems.2.base_url", "ftp://medplum.hospital.test/fhir", "systems.2.base_url", "http(s)"),
+    ("systems.2.base_url", "https://medplum.hospital.test/fhir?x=1", "systems.2.base_url", "query"),
     ("systems.2.base_url", "fhir/R4", "systems.2.base_url", "absolute"),
     ("systems.2.base_url", "http://medplum.example.com/fhir/R4", "systems.2.base_url", "must use https"),
-    ("systems.1.auth.token_url", "https://user:pw@auth.example.test/token", "systems.1.auth.token_url", "user info"),
+    ("systems.1.auth.token_url", "https://user:pw@auth.hospital.test/token", "systems.1.auth.token_url", "user info"),
     ("systems.0.limits.max_connections", 0, "systems.0.limits.max_connections", "greater than or equal to 1"),
     ("systems.0.limits.max_keepalive_connections", 9, "systems.0.limits", "must not exceed max_connections"),
     ("systems.1.auth.client_secret", "your_client_secret", "systems.1.auth.client_secret", "placeholder"),
-    ("systems.1.auth.client_secret", "  ", "systems.1.auth.client_secret", "empty"),
+    ("systems.1.auth.client_secret", "  ", "systems.1.auth.client_secret", "missing"),
+    ("systems.1.auth.client_secret", "Zq8-short-but-real", "systems.1.auth.client_secret", "shorter than 20"),
+    ("systems.0.base_url", "https://fhir.example.com/api/FHIR/R4", "systems.0.base_url", "placeholder"),
     ("systems.2.auth.client_id", "your_client_id", "systems.2.auth.client_id", "placeholder"),
     ("systems.1.auth.method", "client_secret_post", "systems.1", "cerner does not accept client_secret_post"),
     ("systems.1.auth.method", "api_key", "systems.1.auth", "method"),
@@ -114,7 +116,7 @@ def test_a_bad_configuration_is_refused_with_a_typed_error_naming_the_field(
 
 def test_epic_needs_a_jwt_client_assertion() -> None:
     data = _config()
-    data["systems"][0]["auth"] = {"method": "client_secret_post", "token_url": "https://epic.example.test/token",
+    data["systems"][0]["auth"] = {"method": "client_secret_post", "token_url": "https://epic.hospital.test/token",
                                   "client_id": "lab-epic", "client_secret": SECRET}
     with pytest.raises(ConfigError, match="epic does not accept client_secret_post"):
         load_registry_config(data)
