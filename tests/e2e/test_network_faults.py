@@ -64,7 +64,7 @@ def test_network_fault_scenario_passes_in_virtual_mode() -> None:
 @pytest.mark.slow
 def test_network_fault_scenario_passes_in_real_mode() -> None:
     """7 scenario minutes at 24x: about 18 s over real sockets, through the embedded Toxiproxy."""
-    run = run_scenario(load_scenario(SCENARIO), file=SCENARIO, mode="real", seed=1, time_scale=24)
+    run = run_scenario(load_scenario(SCENARIO), file=SCENARIO, mode="real", seed=1, time_scale=12)
     assert_network_story(run)
 
 

@@ -1,5 +1,8 @@
 """The same outage scenario over real sockets: simulators served by uvicorn on 127.0.0.1, real HTTP,
-the real clock running 20x faster than the wall so the 7-minute scenario takes about 21 s."""
+the real clock running 12x faster than the wall so the 7-minute scenario takes about 35 s.
+
+Not faster: latencies are measured in scenario time, so at 12x the 500 ms p95 SLA is ~42 ms of wall time,
+which a loaded 2-core CI machine (xdist on both cores) still meets; at 20x (25 ms) it did not always."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from tests.e2e.helpers import REPO
 @pytest.mark.slow
 def test_outage_scenario_passes_in_real_mode() -> None:
     path = REPO / "scenarios" / "medplum-outage.yaml"
-    run = run_scenario(load_scenario(path), file=path, mode="real", seed=5, time_scale=20)
+    run = run_scenario(load_scenario(path), file=path, mode="real", seed=5, time_scale=12)
     failing = [f"{c.name}: observed {c.observed}, {c.detail}" for c in run.checks if not c.passed]
     assert not failing, failing
     requests = run.journal.of(RequestEvent)
