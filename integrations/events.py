@@ -371,6 +371,74 @@ class QueueStoreUnavailable:
     error: str  # error class name
 
 
+# --- sync pipeline (integrations.sync): consent checks, sync outcomes, reconciliation and audit mirror runs.
+# Record ids, kinds, organisation ids, correlation ids, counts and error class names only: never a patient's
+# data, never an error message.
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChecked:
+    """The consent gate answered (runbook 002 §3.2): `status` "granted", "denied" or "missing"."""
+
+    org_id: str
+    status: str
+    data_class: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCompleted:
+    """A local record was upserted to Medplum (`created` True: its first sync)."""
+
+    kind: str  # "encounter" or "observation"
+    record_id: str
+    correlation_id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFailed:
+    """A sync attempt failed (`error` "ConsentDenied" for a consent refusal, else an error class name)."""
+
+    kind: str
+    record_id: str
+    correlation_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEnqueueFailed:
+    """A local write committed but its sync job could not be enqueued (`error` a class name, or
+    "ConsentDenied" when the enqueue-time consent check refused); reconciliation will find the record."""
+
+    kind: str
+    record_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationCompleted:
+    """A reconciliation run finished (runbook 002 §2.4): per kind, records found and jobs enqueued."""
+
+    encounters_not_synced: int
+    encounters_stale: int
+    observations_not_synced: int
+    observations_stale: int
+    enqueued: int
+    errors: int
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditMirrorCompleted:
+    """An audit mirror run finished (runbook 002 §2.6)."""
+
+    fetched: int
+    mirrored: int
+    skipped: int
+    errors: int
+
+
 IntegrationEvent = (
     RequestCompleted
     | RetryScheduled
@@ -404,6 +472,12 @@ IntegrationEvent = (
     | QueuePaused
     | QueueResumed
     | QueueStoreUnavailable
+    | ConsentChecked
+    | SyncCompleted
+    | SyncFailed
+    | SyncEnqueueFailed
+    | ReconciliationCompleted
+    | AuditMirrorCompleted
 )
 
 

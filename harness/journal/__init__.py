@@ -7,7 +7,7 @@ run gives the same bytes. Nothing here carries a token, a secret or a resource b
 logged by URL path only (the query string can carry patient identifiers).
 
 Modules: `base` (the event model, time stamps), `run` (scenario, faults, operations, checks),
-`connector`, `resilience`, `systems` and `queue` (the integration's events, each with its `*_entry`
+`connector`, `resilience`, `systems`, `queue` and `sync` (the integration's events, each with its `*_entry`
 mapping), `store` (the `Journal` and its JSON Lines form). `integration_entry` maps any integration
 event; `harness.runner.journal_listener` feeds it the lab's events.
 """
@@ -47,6 +47,13 @@ from harness.journal.run import (
     ScenarioStarted,
 )
 from harness.journal.store import Journal, JournalEvent, parse_line, read_journal
+from harness.journal.sync import (
+    AuditMirrorEvent,
+    ConsentCheckedEvent,
+    FhirSyncEvent,
+    ReconciliationEvent,
+    sync_entry,
+)
 from harness.journal.systems import (
     FailoverExhaustedEvent,
     FailoverReadEvent,
@@ -58,7 +65,7 @@ from harness.journal.systems import (
 )
 from integrations.events import IntegrationEvent
 
-_ENTRIES = (connector_entry, resilience_entry, systems_entry, queue_entry)
+_ENTRIES = (connector_entry, resilience_entry, systems_entry, queue_entry, sync_entry)
 
 
 def integration_entry(event: IntegrationEvent, t: float) -> Event | None:
@@ -71,11 +78,51 @@ def integration_entry(event: IntegrationEvent, t: float) -> Event | None:
 
 
 __all__ = [
-    "BreakerEvent", "CheckFailed", "CheckPassed", "CredentialRejectedEvent", "DegradationActivatedEvent",
-    "DegradationClearedEvent", "Event", "FailoverExhaustedEvent", "FailoverReadEvent", "FaultFailed", "FaultStarted",
-    "FaultStopped", "FlagChangedEvent", "JobEvent", "Journal", "JournalEvent", "OperationDropped", "OperationEvent",
-    "ProviderHealthEvent", "QueueEvent", "RequestEvent", "RetryEvent", "Scalar", "ScenarioEnded", "ScenarioStarted",
-    "SyncCompletedEvent", "SyncConflictsEvent", "SyncStartedEvent", "SyncSystemFailedEvent", "ThrottledEvent",
-    "TokenFailedEvent", "TokenIssuedEvent", "TokenRefreshedEvent", "VersionConflictEvent", "connector_entry",
-    "integration_entry", "parse_line", "queue_entry", "read_journal", "resilience_entry", "stamp", "systems_entry",
+    "AuditMirrorEvent",
+    "BreakerEvent",
+    "CheckFailed",
+    "CheckPassed",
+    "ConsentCheckedEvent",
+    "CredentialRejectedEvent",
+    "DegradationActivatedEvent",
+    "DegradationClearedEvent",
+    "Event",
+    "FailoverExhaustedEvent",
+    "FailoverReadEvent",
+    "FaultFailed",
+    "FaultStarted",
+    "FaultStopped",
+    "FhirSyncEvent",
+    "FlagChangedEvent",
+    "JobEvent",
+    "Journal",
+    "JournalEvent",
+    "OperationDropped",
+    "OperationEvent",
+    "ProviderHealthEvent",
+    "QueueEvent",
+    "ReconciliationEvent",
+    "RequestEvent",
+    "RetryEvent",
+    "Scalar",
+    "ScenarioEnded",
+    "ScenarioStarted",
+    "SyncCompletedEvent",
+    "SyncConflictsEvent",
+    "SyncStartedEvent",
+    "SyncSystemFailedEvent",
+    "ThrottledEvent",
+    "TokenFailedEvent",
+    "TokenIssuedEvent",
+    "TokenRefreshedEvent",
+    "VersionConflictEvent",
+    "connector_entry",
+    "integration_entry",
+    "parse_line",
+    "queue_entry",
+    "read_journal",
+    "resilience_entry",
+    "stamp",
+    "sync_entry",
+    "systems_entry",
 ]

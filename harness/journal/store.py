@@ -38,6 +38,7 @@ from harness.journal.run import (
     ScenarioEnded,
     ScenarioStarted,
 )
+from harness.journal.sync import AuditMirrorEvent, ConsentCheckedEvent, FhirSyncEvent, ReconciliationEvent
 from harness.journal.systems import (
     FailoverExhaustedEvent,
     FailoverReadEvent,
@@ -56,7 +57,8 @@ JournalEvent = Annotated[
     | ProviderHealthEvent | DegradationActivatedEvent | DegradationClearedEvent | FlagChangedEvent
     | FailoverReadEvent | FailoverExhaustedEvent | SyncStartedEvent | SyncSystemFailedEvent | SyncConflictsEvent
     | SyncCompletedEvent
-    | JobEvent | QueueEvent,
+    | JobEvent | QueueEvent
+    | ConsentCheckedEvent | FhirSyncEvent | ReconciliationEvent | AuditMirrorEvent,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[JournalEvent] = TypeAdapter(JournalEvent)
