@@ -1,7 +1,9 @@
-"""`ehrlab`: run scenarios and gate on their verdicts; serve simulators; run the fault proxy.
+"""`ehrlab`: run scenarios and gate on their verdicts; serve simulators; serve the integration service; run
+the fault proxy.
 
     ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
     ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
+    ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
 
 Exit codes: 0 every check passed; 1 a check failed (or the lab failed); 2 bad usage or an invalid
@@ -56,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="port of the first simulator, the next ones count up (default: ephemeral ports)")
     serve.add_argument("--seed", type=int, default=None, help="seed for data and credentials (default: random)")
     serve.add_argument("--patients", type=int, default=20, help="synthetic patients per simulator (default 20)")
+    service = commands.add_parser("service", help="serve the integration service against a Medplum simulator")
+    service.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    service.add_argument("--port", type=int, default=0, help="the service's port (default: an ephemeral port)")
+    service.add_argument("--seed", type=int, default=None, help="seed for the simulator's data (default: random)")
+    service.add_argument("--db", type=Path, default=None,
+                         help="the application database file (default: a temporary one, removed on exit)")
     commands.add_parser("proxy", help="run the Toxiproxy-compatible fault proxy (see `ehrlab proxy --help`)",
                         add_help=False)
     return parser
@@ -177,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve_cmd.run(args.vendors, host=args.host, port=args.port, seed=args.seed,
                                  patients=args.patients)
+        if args.command == "service":
+            from harness import service_cmd
+
+            return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db)
         code: int = cmd_run(args)
         return code
     except HarnessError as exc:

@@ -1,0 +1,233 @@
+"""`ehrlab service [--port P] [--seed N] [--db PATH]`: the integration service against a Medplum simulator.
+
+Starts a Medplum simulator on loopback (as `ehrlab serve medplum` does), wires the connector, the
+resilience layer (monitor, flags, fallback), the job queue (SQLite) and its worker, and the sync pipeline
+when present, into `integrations.service.create_service`, serves it on loopback and prints its URL, the
+operator token, the cron secret and an API key for the demo organisation, once, on stdout (as
+`ehrlab serve` prints its credentials). Then serves until Ctrl-C.
+
+The seed decides the simulator's data and credentials (printed, so a session can be served again with
+`--seed`); the service's own secrets are drawn from the operating system's CSPRNG every time: a secret
+anyone could recompute from a printed seed would be none. `--db PATH` keeps the application database at
+PATH and the queue beside it (PATH + "-queue"); by default both live in a temporary folder removed on exit.
+
+`wire_service` is the one wiring path: the command uses it with the real clock and sockets, the tests
+with the virtual clock and the in-process transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from harness.clock import RealClock
+from harness.errors import UsageError
+from harness.rng import RandomSource
+from harness.vendors import VENDORS, LabSecrets, VendorClient
+from integrations.clock import Clock
+from integrations.events import EventListener, IntegrationEvent, ignore_event
+from integrations.queue import JobQueue, SqliteStore, Worker, WorkerOptions
+from integrations.resilience import FeatureFlags, ProviderMonitor, ResilientFhirClient, search_probe, write_flag
+from integrations.service import ApiClient, ServiceComponents, ServiceConfig, ServiceMetrics, create_service, fan_out
+from integrations.sync import (
+    EXPORT_DATA_CLASSES,
+    AppDatabase,
+    AppStore,
+    AuditTrail,
+    ConsentGate,
+    ConsentStore,
+    EncounterDetails,
+    Exporter,
+    Ingress,
+    ObservationDetails,
+    Reconciler,
+    SyncService,
+)
+from simulators.server import serve
+
+VENDOR = "medplum"
+DEMO_ORG = "org_demo"
+DEMO_PATIENTS = 3
+QUEUE = "fhir-sync"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSecrets:
+    """The service's own secrets (never journaled, never logged; printed once by the command)."""
+
+    operator_token: str = field(repr=False)
+    cron_secret: str = field(repr=False)
+    api_key: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> ServiceSecrets:
+        return cls(operator_token=secrets.token_hex(32), cron_secret=secrets.token_hex(32),
+                   api_key=secrets.token_hex(32))
+
+    def config(self, org_ids: frozenset[str] = frozenset({DEMO_ORG})) -> ServiceConfig:
+        return ServiceConfig(operator_token=self.operator_token, cron_secret=self.cron_secret,
+                             api_keys={self.api_key: ApiClient(name="demo-ehr", org_ids=org_ids)}, vendor=VENDOR,
+                             queue_name=QUEUE)
+
+
+@dataclass(slots=True)
+class Wired:
+    config: ServiceConfig
+    components: ServiceComponents
+    app: FastAPI
+    vendor_client: VendorClient
+    monitor: ProviderMonitor
+    worker: Worker | None
+    events: list[IntegrationEvent]
+    consents: ConsentStore
+    store: AppStore
+
+
+@asynccontextmanager
+async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str, lab_secrets: LabSecrets,
+                       transport: httpx.AsyncBaseTransport, db_path: Path, service_secrets: ServiceSecrets,
+                       listener: EventListener = ignore_event, start_worker: bool = True,
+                       start_monitor: bool = True, worker_options: WorkerOptions | None = None,
+                       keep_events: bool = False) -> AsyncIterator[Wired]:
+    """Build and start everything (inside the running loop); stop and close it all on exit."""
+    events: list[IntegrationEvent] = []
+    metrics = ServiceMetrics()
+    listen = fan_out(metrics.observe, listener, events.append) if keep_events else fan_out(metrics.observe, listener)
+    async with AsyncExitStack() as stack:
+        vendor_client = VENDORS[VENDOR].client(base_url=medplum_url, transport=transport, clock=clock,
+                                               sources=sources, secrets=lab_secrets, listener=listen)
+        stack.push_async_callback(vendor_client.aclose)
+        connector = vendor_client.connector
+        flags = FeatureFlags.for_vendors([VENDOR], listener=listen)
+        monitor = ProviderMonitor(VENDOR, clock, breaker=vendor_client.breaker, probe=search_probe(connector),
+                                  listener=listen)
+        client = ResilientFhirClient(connector, clock=clock, flags=flags, monitor=monitor, listener=listen)
+        queue = JobQueue(SqliteStore(db_path.with_name(db_path.name + "-queue"), QUEUE), clock, listener=listen)
+        stack.push_async_callback(queue.close)
+        db = AppDatabase(db_path, clock)
+        stack.callback(db.close)
+        consents = ConsentStore(db)
+        gate = ConsentGate(consents, clock, listen)
+        audit = AuditTrail(db, clock, listen)
+        # Sync follows Medplum's write switch: while it is off (an emergency shutdown), writes are stored
+        # and not queued; the reconciliation after recovery finds them (runbook 000 §8, 002 §2.4).
+        store = AppStore(db, clock, listen, queue, gate=gate, sync_enabled=lambda: flags.is_enabled(write_flag(VENDOR)))
+        sync = SyncService(store, gate, audit, connector, clock, listen)
+        components = ServiceComponents(
+            clock=clock, queue=queue, flags=flags, metrics=metrics, providers={VENDOR: client}, database=db,
+            store=store, consent=gate, audit=audit, reconciler=Reconciler(store, queue, audit, clock, listen),
+            ingress=Ingress(store, audit, clock), exporter=Exporter(store, gate, audit, connector, clock))
+        config = service_secrets.config()
+        app = create_service(config, components)
+        worker = None
+        if start_worker:
+            worker = Worker(queue, sync.handlers(), rng=sources.stream("service.worker"), options=worker_options)
+            worker.start()
+            stack.push_async_callback(worker.close, 5.0)
+        if start_monitor:
+            monitor.start()
+            stack.push_async_callback(monitor.stop)
+        components.startup.mark_complete()
+        yield Wired(config=config, components=components, app=app, vendor_client=vendor_client, monitor=monitor,
+                    worker=worker, events=events, consents=consents, store=store)
+
+
+async def seed_demo(wired: Wired, rng: random.Random, patients: int = DEMO_PATIENTS) -> list[str]:
+    """Demo data in the demo organisation: patient tokens with a CARE consent for every data class, each
+    with an encounter and a temperature observation (their sync jobs go to the simulator at once). The
+    seed decides the tokens; a token already in the database (`--db` served again) is left as it is."""
+    tokens = []
+    for _ in range(patients):
+        token = "pt_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
+        tokens.append(token)
+        if wired.store.patient_token(token) is not None:
+            continue
+        wired.store.add_patient_token(token, DEMO_ORG, f"s3://ehrlab-demo/{token}.enc")
+        wired.consents.grant(token, DEMO_ORG, EXPORT_DATA_CLASSES)
+        await wired.store.create_encounter(DEMO_ORG, token, EncounterDetails(status="finished", class_code="AMB"))
+        await wired.store.create_observation(DEMO_ORG, token, ObservationDetails(
+            code="8310-5", value=round(rng.uniform(36.1, 38.0), 1), unit="Cel"))
+    return tokens
+
+
+def describe(*, service_url: str, medplum_url: str, seed: int, service_secrets: ServiceSecrets, db_path: Path,
+             patients: list[str]) -> str:
+    return "\n".join([
+        f"ehrlab integration service (seed {seed}); Ctrl-C stops it",
+        "",
+        f"  service URL     {service_url}",
+        f"  health          {service_url}/health",
+        f"  operator token  {service_secrets.operator_token}   (Authorization: Bearer ... on /fhir/admin, "
+        "/api/admin, /metrics)",
+        f"  cron secret     {service_secrets.cron_secret}   (X-Cron-Secret: ... on /fhir/admin/*/cron)",
+        f"  API key         {service_secrets.api_key}   (Authorization: Bearer ... with X-Org-ID: {DEMO_ORG} "
+        "on /fhir/inbound, /fhir/export)",
+        f"  Medplum         {medplum_url}  (simulator)",
+        f"  database        {db_path}",
+        f"  demo patients   {', '.join(patients) or 'none'}  ({DEMO_ORG}, CARE consent: try "
+        "/fhir/export/patient/<token>/$everything with X-User-ID and X-Role: ADMIN)",
+        "",
+    ])
+
+
+async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
+                        ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled."""
+    clock = RealClock()
+    sources = RandomSource(seed)
+    service_secrets = ServiceSecrets.generate()
+    async with AsyncExitStack() as stack:
+        if db is None:
+            db_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ehrlab-service-"))) / "app.db"
+        else:
+            db_path = db
+        lab_secrets = LabSecrets.generate(VENDOR, sources.stream(f"secrets.{VENDOR}"))
+        simulator = VENDORS[VENDOR].simulator(clock, sources.stream(f"simulator.{VENDOR}"), lab_secrets)
+        simulator.seed_patients(5)
+        medplum_url = await stack.enter_async_context(serve(simulator.app, host=host, port=0))
+        transport = await stack.enter_async_context(httpx.AsyncHTTPTransport())
+        wired = await stack.enter_async_context(wire_service(
+            clock=clock, sources=sources, medplum_url=medplum_url, lab_secrets=lab_secrets, transport=transport,
+            db_path=db_path, service_secrets=service_secrets))
+        try:
+            service_url = await stack.enter_async_context(serve(wired.app, host=host, port=port))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot serve on {host}:{port}: {exc}") from None
+        patients = await seed_demo(wired, sources.stream("service.demo"))
+        print(describe(service_url=service_url, medplum_url=medplum_url, seed=seed, service_secrets=service_secrets,
+                       db_path=db_path, patients=patients), flush=True)
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(*, host: str, port: int, seed: int | None, db: Path | None) -> int:
+    if not 0 <= port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    if not _is_loopback(host):
+        raise UsageError(f"--host {host!r}: the service binds a loopback address only")
+    if db is not None and (db.is_dir() or not db.parent.is_dir()):
+        raise UsageError(f"--db {db}: must be a file path in an existing directory")
+    chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)
+    try:
+        asyncio.run(serve_service(host=host, port=port, seed=chosen, db=db))
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
