@@ -91,10 +91,12 @@ class SuccessRate(_CheckBase):
 
 
 class LatencyPercentile(_CheckBase):
-    """The `percentile` of successful operations' latency is at most `max` (000 §7: < 500 ms healthy)."""
+    """The latency of successful operations is at most `max`: their `percentile` (nearest rank), or with
+    `statistic: mean` their average, the figure of 000 §7 ("Avg Latency": < 500 ms healthy)."""
 
     check: Literal["latency"]
     max: Duration
+    statistic: Literal["percentile", "mean"] = "percentile"
     percentile: float = Field(default=95.0, gt=0.0, le=100.0)
     vendor: VendorName | None = None
     outside_faults: bool = True

@@ -52,11 +52,13 @@ def latency(spec: LatencyPercentile, ctx: CheckContext, source: str) -> CheckRes
     if spec.outside_faults:
         ops = ctx.outside_faults(ops, spec.grace)
     scope = _scope(spec.vendor, spec.outside_faults, spec.grace)
-    threshold = f"p{spec.percentile:g} <= {spec.max * 1000:g} ms ({scope})"
+    label = "mean" if spec.statistic == "mean" else f"p{spec.percentile:g}"
+    threshold = f"{label} <= {spec.max * 1000:g} ms ({scope})"
     if not ops:
         return result(spec, passed=False, observed=None, unit="ms", threshold=threshold, source=source,
                       detail="no successful operation in scope")
-    value = percentile([op.duration_ms for op in ops], spec.percentile)
+    durations = [op.duration_ms for op in ops]
+    value = sum(durations) / len(durations) if spec.statistic == "mean" else percentile(durations, spec.percentile)
     return result(spec, passed=value <= spec.max * 1000, observed=value, unit="ms", threshold=threshold,
                   source=source, detail=f"over {len(ops)} successful operations")
 

@@ -1,8 +1,10 @@
 """The same outage scenario over real sockets: simulators served by uvicorn on 127.0.0.1, real HTTP,
 the real clock running 12x faster than the wall so the 7-minute scenario takes about 35 s.
 
-Not faster: latencies are measured in scenario time, so at 12x the 500 ms p95 SLA is ~42 ms of wall time,
-which a loaded 2-core CI machine (xdist on both cores) still meets; at 20x (25 ms) it did not always."""
+Not faster: latencies are measured in scenario time, so at 12x the 500 ms latency SLA is ~42 ms of wall time.
+The scenario bands the *average* latency, as runbook 000 §7 does ("Avg Latency"): a p95 band at 12x failed
+now and then on a loaded 2-core CI machine (xdist on both cores), where one stall of a few tens of
+milliseconds is enough to move the 95th percentile past 42 ms; the average absorbs it."""
 
 from __future__ import annotations
 

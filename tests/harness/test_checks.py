@@ -116,6 +116,15 @@ def test_latency_percentile() -> None:
     assert run(LatencyPercentile(check="latency", max=0.1, percentile=50), [start(), *ops]) == ("pass", 59.0)
 
 
+def test_latency_mean_is_the_runbooks_average() -> None:
+    """000 §7 bands the *average* latency: one slow outlier moves the mean, not the median."""
+    ops = [op(float(t), ms=100.0) for t in range(99)] + [op(99.0, ms=40100.0)]  # mean 500 ms, p95 100 ms
+    mean = LatencyPercentile(check="latency", statistic="mean", max=0.5)
+    assert run(mean, [start(), *ops]) == ("pass", 500.0)
+    assert run(LatencyPercentile(check="latency", statistic="mean", max=0.499), [start(), *ops]) == ("fail", 500.0)
+    assert run(LatencyPercentile(check="latency", max=0.2), [start(), *ops]) == ("pass", 100.0)
+
+
 def test_recovery_time() -> None:
     spec = RecoveryTime(check="recovery_time", vendor="medplum", max=90, stable_for=30)
     ops = [op(float(t), ok=not (60 <= t < 240)) for t in range(0, 420, 2)]
