@@ -8,7 +8,8 @@ is the spec's and the value is in `EpicSettings`):
   `W/"<vid>"`, 412 on a stale If-Match (vendors.md §1, "Paging, concurrency": derived);
 - no conditional create (the sandbox CapabilityStatement does not advertise it), no PATCH, no
   `_history`, no batch/transaction; Bulk Data `$export` yes; an unknown search parameter is ignored
-  (Epic answers 4122 as a warning, not an error);
+  and the page carries a 4122 warning (not an error), an empty result a 4101 warning, and a Patient
+  search over `patient_results_warning` matches a 4127 warning (`epic_search_outcome`);
 - OperationOutcomes with Epic's numeric codes (`simulators.epic.outcomes`);
 - paging by cached search sessions: `next` links stop working `search_session_ttl_s` after the search
   (410 with code 4113, "Session ID for cached search results has expired");
@@ -38,7 +39,7 @@ from simulators.admin.tokens import TokenStore
 from simulators.epic.assertion import AssertionVerifier, JwksFetcher
 from simulators.epic.bearer import BearerAuthorizer, BearerErrors, TokenProblem
 from simulators.epic.oauth import EpicTokenEndpoint
-from simulators.epic.outcomes import epic_outcome_factory
+from simulators.epic.outcomes import epic_outcome_factory, epic_search_outcome
 from simulators.epic.settings import EpicSettings
 from simulators.fhir.api import fhir_router
 from simulators.fhir.interaction import Interaction
@@ -77,6 +78,8 @@ def epic_personality(settings: EpicSettings, base: str) -> FhirPersonality:
             "capabilities": ["permission-v1", "permission-v2", "client-confidential-asymmetric"],
         },
         outcome=epic_outcome_factory(settings.error_code_system),
+        search_outcome=epic_search_outcome(settings.error_code_system,
+                                           patient_results_warning=settings.patient_results_warning),
     )
 
 

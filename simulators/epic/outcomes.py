@@ -20,14 +20,25 @@ fhir.epic.com/Specifications). Which code answers which situation:
 
 Severity is the registry's (Fatal codes give `fatal`); without an Epic code it is `error`.
 `coding[].system` is a setting (`EpicSettings.error_code_system`): vendors.md gives the codes'
-location but not the system URI. The warning codes (4101 no results, 4122 unknown parameter) belong
-in a searchset, not an error response; `warning_issue` builds them for that use.
+location but not the system URI. The warning codes belong in a searchset, not an error response:
+`epic_search_outcome` puts them in one OperationOutcome entry (`search.mode` outcome) of the page:
+
+| warning | when                                                                                   |
+|---------|----------------------------------------------------------------------------------------|
+| 4122    | per unknown query parameter: Epic ignores it and searches without it                   |
+| 4101    | the search matched nothing (200 with this warning, not a 404)                          |
+| 4127    | a Patient search matched more than `patient_results_warning` (Epic: 100), first page   |
+
+Epic's registry says 4127 is sent "whenever Patient.Search exceeds 100 results"; whether Epic also cuts
+the results at 100 is not in vendors.md, so the simulator warns but still pages through all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from simulators.fhir.personality import SearchOutcomeFactory, SearchSummary
 
 JsonObject = dict[str, Any]
 
@@ -44,6 +55,7 @@ EPIC_CODES: dict[str, tuple[str, str]] = {
     "4113": ("fatal", "Session ID for cached search results has expired."),
     "4118": ("fatal", "User not authorized for request"),
     "4122": ("warning", "An unknown query parameter was supplied by the client"),
+    "4127": ("warning", "Additional data may exist"),
     "59105": ("fatal", "A structural issue in the content."),
     "59108": ("fatal", "Required element missing"),
     "59141": ("fatal", "An attempt was made to create a duplicate record."),
@@ -96,6 +108,28 @@ def epic_outcome_factory(system: str = DEFAULT_ERROR_SYSTEM) -> Callable[[int, s
     return outcome
 
 
+#: FHIR issue-type code of each warning.
+_WARNING_TYPES = {"4101": "informational", "4122": "not-supported", "4127": "incomplete"}
+
+
 def warning_issue(epic: str, text: str, system: str = DEFAULT_ERROR_SYSTEM) -> JsonObject:
-    """One warning issue with an Epic code (4101, 4122) for an OperationOutcome inside a searchset."""
-    return _issue("informational" if epic == "4101" else "not-supported", text, epic, system, "warning")
+    """One warning issue with an Epic code (4101, 4122, 4127) for an OperationOutcome inside a searchset."""
+    return _issue(_WARNING_TYPES[epic], text, epic, system, "warning")
+
+
+def epic_search_outcome(system: str = DEFAULT_ERROR_SYSTEM, *,
+                        patient_results_warning: int | None = 100) -> SearchOutcomeFactory:
+    """`FhirPersonality.search_outcome` for Epic: the warnings of the table above, or None."""
+
+    def outcome(found: SearchSummary) -> JsonObject | None:
+        issues = [warning_issue("4122", f"Unknown query parameter ignored: {name[:64]}", system)
+                  for name in found.ignored]
+        if found.total == 0:
+            issues.append(warning_issue("4101", "No results were found", system))
+        if (patient_results_warning is not None and found.resource_type == "Patient" and found.offset == 0
+                and found.total > patient_results_warning):
+            issues.append(warning_issue(
+                "4127", f"More than {patient_results_warning} patients matched; refine the search", system))
+        return {"resourceType": "OperationOutcome", "issue": issues} if issues else None
+
+    return outcome

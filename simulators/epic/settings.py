@@ -60,5 +60,7 @@ class EpicSettings(BaseModel):
                                                                 "(vendors.md §1); off by default")
     search_session_ttl_s: float = Field(default=600.0, gt=0, description="how long a search's next links work "
                                                                          "(Epic answers 4113 after); unconfirmed")
+    patient_results_warning: int | None = Field(default=100, ge=0, description="a Patient search matching more "
+                                                "carries warning 4127 (Epic's registry: 100); None: never")
     error_code_system: str = DEFAULT_ERROR_SYSTEM
     software_version: str = "February 2025"

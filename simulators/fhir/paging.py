@@ -131,8 +131,10 @@ def _query(params: Items) -> str:
 
 
 def searchset(entries: Sequence[Mapping[str, Any]], *, base: str, total: int | None,
-              links: list[JsonObject], included: Sequence[Mapping[str, Any]] = ()) -> JsonObject:
-    """A searchset Bundle; `entries` are resources (already shaped), `included` go in with mode include."""
+              links: list[JsonObject], included: Sequence[Mapping[str, Any]] = (),
+              outcome: Mapping[str, Any] | None = None) -> JsonObject:
+    """A searchset Bundle; `entries` are resources (already shaped), `included` go in with mode include,
+    and `outcome` (an OperationOutcome of warnings), if any, last with mode outcome (FHIR R4 §3.1.1.4.8)."""
     bundle: JsonObject = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
@@ -141,6 +143,8 @@ def searchset(entries: Sequence[Mapping[str, Any]], *, base: str, total: int | N
               for r in entries]
     listed += [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
                for r in included]
+    if outcome is not None:
+        listed.append({"resource": outcome, "search": {"mode": "outcome"}})
     if listed:  # FHIR JSON has no empty arrays
         bundle["entry"] = listed
     return bundle

@@ -25,6 +25,21 @@ JsonObject = dict[str, Any]
 #: (HTTP status, FHIR issue-type code, human text) -> the vendor's OperationOutcome JSON.
 OutcomeFactory = Callable[[int, str, str], JsonObject]
 
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSummary:
+    """What one search page found, for a personality's `search_outcome` (e.g. Epic's warning codes)."""
+
+    resource_type: str
+    ignored: tuple[str, ...]  # unknown parameters the search went ahead without
+    total: int
+    offset: int  # of this page: 0 on the first
+
+
+#: SearchSummary -> an OperationOutcome for the searchset (an entry with `search.mode` outcome), or None.
+SearchOutcomeFactory = Callable[[SearchSummary], JsonObject | None]
+
 #: 1 MiB: the default request body limit (413 above it).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -66,6 +81,7 @@ class FhirPersonality:
     count_over_max: Literal["clamp", "error"] = "clamp"
     paging: Literal["offset", "cursor"] = "offset"  # cursor: opaque `_page` tokens that expire
     cursor_ttl_s: float = 600.0
+    search_outcome: SearchOutcomeFactory | None = None  # warnings a searchset carries (Epic: 4101, 4122, 4127)
     # -- optional capabilities
     supports_history: bool = True
     supports_everything: bool = True

@@ -30,7 +30,7 @@ from simulators.fhir.interaction import Authorizer, Interaction, InteractionHook
 from simulators.fhir.outcome import OutcomeError
 from simulators.fhir.paging import CursorExpired, Pager, history_bundle, searchset
 from simulators.fhir.patch import PatchError, apply_patch
-from simulators.fhir.personality import FhirPersonality
+from simulators.fhir.personality import FhirPersonality, SearchSummary
 from simulators.fhir.search import SearchError, date_range, parse_query, search_params
 from simulators.fhir.store import MultipleMatches, Resource, ResourceDeleted, ResourceStore
 
@@ -245,12 +245,15 @@ class FhirService:
             matches = query.ordered(self.store.search(resource_type, where=where, copy_results=False))
             total = len(matches)
             links = self.pager.links(url, list(query.used), page, total)
+        make_outcome = self.personality.search_outcome
+        outcome = None if make_outcome is None else make_outcome(
+            SearchSummary(resource_type, query.ignored, total, page.offset))
         if query.summary_count or page.count == 0:
-            return searchset([], base=base, total=total, links=links)
+            return searchset([], base=base, total=total, links=links, outcome=outcome)
         shown = matches[page.offset:page.offset + page.count]
         if query.elements is not None:
             shown = [query.shape(r) for r in shown]
-        return searchset(shown, base=base, total=total, links=links)
+        return searchset(shown, base=base, total=total, links=links, outcome=outcome)
 
     def history(self, resource_type: str | None, resource_id: str | None, items: Items, *, url: str,
                 base: str) -> JsonObject:

@@ -214,3 +214,25 @@ def test_bulk_export_status_polls_say_retry_after_600() -> None:
     assert kickoff.status_code == 202, kickoff.text
     assert poll.status_code == 202
     assert poll.headers["retry-after"] == "600"
+
+
+def test_json_patch_with_if_match_bumps_the_version_and_a_stale_one_is_409() -> None:
+    """vendors.md §2 "Writes": PATCH with application/json-patch+json and If-Match: W/"<version>"."""
+    patch_type = {"Content-Type": "application/json-patch+json"}
+    operations = [{"op": "replace", "path": "/gender", "value": "male"}]
+
+    async def main(clock: VirtualClock) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        sim = make_cerner(clock)
+        async with client_for(sim.app, CERNER_URL) as client:
+            auth = bearer(await cerner_token(client))
+            pid = (await client.post(f"{CERNER_FHIR}/Patient", json=patient(), headers=auth)).json()["id"]
+            url = f"{CERNER_FHIR}/Patient/{pid}"
+            patched = await client.patch(url, json=operations, headers={**auth, **patch_type, "If-Match": 'W/"0"'})
+            stale = await client.patch(url, json=operations, headers={**auth, **patch_type, "If-Match": 'W/"0"'})
+            return patched, stale, await client.get(url, headers=auth)
+
+    patched, stale, read = virtual(main)
+    assert (patched.status_code, patched.headers["etag"], patched.json()["gender"]) == (200, 'W/"1"', "male")
+    assert stale.status_code == 409
+    assert stale.json()["resourceType"] == "OperationOutcome"
+    assert (read.headers["etag"], read.json()["gender"]) == ('W/"1"', "male")
