@@ -15,7 +15,12 @@ same facts are pydantic models that refuse anything wrong before a connection is
 - secrets as `SecretStr` (masked in repr, never echoed in errors); a client id or secret that is
   empty or a placeholder copied from the runbook (`your_client_id`, `changeme`) is refused; a
   private key must parse as a private key of the algorithm's type;
-- `limits` (`PoolLimits`): httpx's `Limits` per system, `max_keepalive_connections <= max_connections`.
+- `limits` (`PoolLimits`): httpx's `Limits` per system, `max_keepalive_connections <= max_connections`;
+- `rate_limit` (`RateLimitSettings`): the client-side limit the system's client throttles itself to
+  (`integrations.fhir.ratelimit`). Left out, the vendor's default (runbook 004 "Rate Limiting": Epic
+  600/h, Cerner 10,000/h; none for Medplum, nor for Allscripts, whose limit "varies by agreement");
+  `requests` (+ `window_s`, default one hour) sets one, `max_wait_s` bounds a call's wait, `enabled:
+  false` turns it off.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from joserfc.jwk import ECKey, RSAKey
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from integrations.fhir.config import is_placeholder, secret_problems, url_problems
+from integrations.fhir.ratelimit import VENDOR_RATE_LIMITS, RateLimit
 from integrations.systems.errors import ConfigError, ConfigProblem
 
 
@@ -90,6 +96,26 @@ class PoolLimits(_Model):
         return httpx.Limits(max_connections=self.max_connections,
                             max_keepalive_connections=self.max_keepalive_connections,
                             keepalive_expiry=self.keepalive_expiry_s)
+
+
+class RateLimitSettings(_Model):
+    """A system's client-side rate limit; `requests` left out means the vendor's default (module docstring)."""
+
+    enabled: bool = True
+    requests: int | None = Field(default=None, ge=1, description="per window; None: the vendor's default")
+    window_s: float = Field(default=3600.0, gt=0, description="with requests: the window they are counted in")
+    max_wait_s: float | None = Field(default=None, ge=0, description="refuse (ClientThrottled) beyond this wait")
+
+    def resolve(self, vendor: str) -> RateLimit | None:
+        """The limit for a system of `vendor` (None: no client-side limit)."""
+        if not self.enabled:
+            return None
+        if self.requests is not None:
+            return RateLimit(requests=self.requests, window_s=self.window_s, max_wait_s=self.max_wait_s)
+        default = VENDOR_RATE_LIMITS.get(vendor)
+        if default is None:
+            return None
+        return RateLimit(requests=default.requests, window_s=default.window_s, max_wait_s=self.max_wait_s)
 
 
 class ClientSecretAuth(_Model):
@@ -172,6 +198,7 @@ class SystemConfig(_Model):
     base_url: str = Field(description="the FHIR base, e.g. https://host/api/FHIR/R4")
     auth: AuthConfig
     limits: PoolLimits = PoolLimits()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     attempt_timeout_s: float = Field(default=10.0, gt=0)
 
     @field_validator("base_url")
@@ -186,6 +213,10 @@ class SystemConfig(_Model):
             raise ValueError(f"{self.vendor.value} does not accept {self.auth.method} client authentication "
                              f"(accepted: {', '.join(sorted(accepted))})")
         return self
+
+    def client_rate_limit(self) -> RateLimit | None:
+        """The limit the system's client throttles itself to (None: no client-side limit)."""
+        return self.rate_limit.resolve(self.vendor.value)
 
 
 class RegistryConfig(_Model):

@@ -29,6 +29,7 @@ import httpx
 
 from integrations.clock import Clock
 from integrations.events import BreakerState, EventListener, ignore_event
+from integrations.fhir.credentials import StaticCredentials
 from integrations.systems.clients import BreakerView, ConnectorFactory, FhirClient, SystemClient, build_connector
 from integrations.systems.config import RegistryConfig, SystemConfig, Vendor, load_registry_config
 from integrations.systems.errors import ConfigError, ConfigProblem, UnknownSystem
@@ -80,6 +81,11 @@ class RegisteredSystem:
     @property
     def vendor(self) -> Vendor:
         return self.config.vendor
+
+    @property
+    def credentials(self) -> StaticCredentials | None:
+        """Where the client reads its credentials: `deploy` a new one, `retire` a revoked one (no restart)."""
+        return self._handle.credentials
 
     def status(self) -> SystemStatus:
         return SystemStatus(system_id=self.id, vendor=self.vendor, breaker_state=self.breaker.state,

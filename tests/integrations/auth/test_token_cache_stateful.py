@@ -15,18 +15,19 @@ One looptime event loop lives as long as the machine, so virtual time carries ov
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 import looptime
-from hypothesis import settings
+import pytest
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from harness.clock import VirtualClock
-from integrations.fhir import AuthError, ClientCredentialsAuth, TokenCache
+from integrations.fhir import AuthError, ClientCredentialsAuth, TokenCache, TokenFlow
 from integrations.fhir.credentials import ClientCredentials, StaticCredentials
 
 T = TypeVar("T")
@@ -159,3 +160,36 @@ class TokenCacheMachine(RuleBasedStateMachine):
 
 TokenCacheMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 test_token_cache_state_machine = TokenCacheMachine.TestCase
+
+
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _without_single_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = TokenFlow.__init__
+
+    def init(self: TokenFlow, **kwargs: Any) -> None:
+        original(self, **kwargs)
+        self._lock = _NoLock()  # type: ignore[assignment]
+
+    monkeypatch.setattr(TokenFlow, "__init__", init)
+
+
+def _ignoring_the_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TokenCache, "usable_until", lambda self, token: token.expires_at)
+
+
+@pytest.mark.parametrize("break_it", [_ignoring_the_margin, _without_single_flight])
+def test_the_machine_catches_a_broken_cache(monkeypatch: pytest.MonkeyPatch,
+                                            break_it: Callable[[pytest.MonkeyPatch], None]) -> None:
+    """The machine is not vacuous: a cache that hands tokens out until their very expiry, or a refresh that
+    is not single-flight, is caught."""
+    break_it(monkeypatch)
+    with pytest.raises(AssertionError):  # found without shrinking, which would take far longer
+        run_state_machine_as_test(TokenCacheMachine, settings=settings(
+            max_examples=200, stateful_step_count=25, deadline=None, database=None, phases=[Phase.generate]))

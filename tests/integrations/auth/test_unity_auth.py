@@ -5,6 +5,7 @@ rotation shared with the FHIR flow, and Unity's errors typed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -113,6 +114,47 @@ def test_unity_shares_the_rotation_and_reports_a_revoked_credential() -> None:
                                                                      lab.secrets.client_secret, NEW_SECRET]
     [rejected] = lab.rejections()
     assert (rejected.credential, rejected.error) == ("lab-secret-1", "invalid_client")
+
+
+def test_unity_rotation_in_the_right_order_fails_no_call_and_never_presents_the_revoked_password() -> None:
+    async def main() -> tuple[VendorLab, list[str | None], float, float]:
+        lab = await build("allscripts")
+        unity = _unity(lab)
+        outcomes: list[str | None] = []
+
+        async def calls() -> None:
+            while lab.clock.monotonic() < 300:
+                try:
+                    await unity.magic("Echo")
+                    outcomes.append(None)
+                except Exception as exc:  # any failure is what this test counts
+                    outcomes.append(type(exc).__name__)
+                await lab.clock.sleep(5)
+
+        work = asyncio.create_task(calls())
+        await lab.clock.sleep(50)
+        [old_id] = await lab.credential_ids()
+        await lab.add_secret(NEW_SECRET)  # 1. the new password at the vendor
+        assert lab.client.credentials is not None
+        lab.client.credentials.deploy(ClientCredentials(lab.client_id, NEW_SECRET, label="lab-secret-2"))  # 2.
+        deployed_at = lab.clock.monotonic()
+        await lab.expire_tokens()  # Unity ends the session: the next call gets a token with the new password
+        await lab.clock.sleep(60)  # 3. verified by traffic
+        revoked_at = lab.clock.monotonic()
+        await lab.revoke(old_id)  # 4. the old password revoked
+        await lab.expire_tokens()
+        await work
+        await lab.close()
+        return lab, outcomes, deployed_at, revoked_at
+
+    lab, outcomes, deployed_at, revoked_at = run_virtual(main)
+    assert len(outcomes) == 60
+    assert set(outcomes) == {None}  # zero failed calls
+    get_tokens = [s for s in lab.recorder.token_requests() if s.path.endswith("/GetToken")]
+    assert [s.credential for s in get_tokens if s.t >= revoked_at] == [NEW_SECRET]  # re-authenticated once, new
+    # one GetToken after each forced end of session, both with the new password
+    assert [s.credential for s in get_tokens if s.t >= deployed_at] == [NEW_SECRET, NEW_SECRET]
+    assert lab.rejections() == []
 
 
 def _scripted(answers: dict[str, httpx.Response]) -> httpx.MockTransport:
