@@ -2,6 +2,9 @@
 the fault proxy.
 
     ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
+                       [--only TAG]... [--skip TAG]...
+    ehrlab validate PATH...
+    ehrlab list [PATH...] [--only TAG]... [--skip TAG]...
     ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
     ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
@@ -27,7 +30,8 @@ from harness.journal import BreakerEvent, Event, FaultFailed, FaultStarted, Faul
 from harness.report.models import RunSummary, ScenarioSummary
 from harness.report.writers import verdict_table, write_run
 from harness.runner import ScenarioRun, run_scenario
-from harness.scenario import Scenario, load_scenario, scenario_files
+from harness.scenario import Scenario
+from harness.scenario.select import describe, load_all, select
 
 DEFAULT_SEED = 1
 
@@ -51,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, default=1.0,
                      help="real mode: run the scenario clock this many times faster than the wall (default 1)")
     run.add_argument("--quiet", action="store_true", help="print only the verdict table")
+    run.add_argument("--only", action="append", default=[], metavar="TAG",
+                     help="run only scenarios with this tag (repeatable: any of them)")
+    run.add_argument("--skip", action="append", default=[], metavar="TAG",
+                     help="leave out scenarios with this tag (repeatable; wins over --only)")
+    validate = commands.add_parser("validate", help="check scenario files without running them (exit 0 or 2)")
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
+    listing = commands.add_parser("list", help="list scenarios: name, duration, vendors, tags, file")
+    listing.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")], metavar="PATH",
+                         help="scenario files or directories (default: scenarios)")
+    listing.add_argument("--only", action="append", default=[], metavar="TAG", help="only scenarios with this tag")
+    listing.add_argument("--skip", action="append", default=[], metavar="TAG", help="leave out this tag")
     serve = commands.add_parser("serve", help="serve vendor simulators on loopback until Ctrl-C")
     serve.add_argument("vendors", nargs="+", metavar="VENDOR", help="medplum, epic, cerner, allscripts, or all")
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
@@ -66,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="the application database file (default: a temporary one, removed on exit)")
     commands.add_parser("proxy", help="run the Toxiproxy-compatible fault proxy (see `ehrlab proxy --help`)",
                         add_help=False)
+    report = commands.add_parser("report", help="re-render a run's reports from its summary.json and journal.jsonl")
+    report.add_argument("report_dir", type=Path, metavar="REPORT_DIR", help="a run's directory, e.g. reports/latest")
     return parser
 
 
@@ -118,7 +135,7 @@ def _run_id(report_dir: Path, mode: str, seed: int) -> str:
 
 
 def _replay(files: Sequence[Path], args: argparse.Namespace) -> str:
-    parts = ["ehrlab", "run", *[f.as_posix() for f in files], "--mode", args.mode]
+    parts = ["ehrlab", "run", *[f.as_posix() for f in files], "--mode", args.mode]  # the selection, by file
     if args.seed is not None:
         parts += ["--seed", str(args.seed)]
     if args.mode == "real" and args.time_scale != 1.0:
@@ -129,13 +146,8 @@ def _replay(files: Sequence[Path], args: argparse.Namespace) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UsageError("--time-scale must be positive")
-    for path in args.paths:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or directory")
-    files = scenario_files(args.paths)
-    if not files:
-        raise UsageError(f"no scenario files (*.yaml) in {', '.join(str(p) for p in args.paths)}")
-    scenarios = [(f, load_scenario(f)) for f in files]  # validate everything before running anything
+    scenarios = select(load_all(args.paths), args.only, args.skip)  # validate everything before running anything
+    files = [f for f, _ in scenarios]
     hooks = RunHooks() if args.quiet or args.mode == "virtual" else _Timeline()
     runs = []
     for file, scenario in scenarios:
@@ -157,6 +169,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\n{summary.verdict.upper()}: report in {report_dir / run_id} (also {report_dir / 'latest'})")
     print(f"replay: {summary.replay}")
     return 0 if summary.verdict == "pass" else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Load every file (exit 2 at the first invalid one, naming file, line and field); run nothing."""
+    loaded = load_all(args.paths)
+    for file, scenario in loaded:
+        print(f"ok  {file.as_posix()}  ({scenario.name}: {len(scenario.workload)} workload, {len(scenario.faults)} "
+              f"fault(s), {len(scenario.steps)} step(s), {len(scenario.expectations)} check(s))")
+    print(f"{len(loaded)} scenario file(s) valid")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for file, scenario in select(load_all(args.paths), args.only, args.skip):
+        print(describe(file, scenario))
+    return 0
 
 
 def _quiet_http_loggers() -> None:
@@ -189,6 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness import service_cmd
 
             return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db)
+        if args.command == "report":
+            from harness import report_cmd
+
+            return report_cmd.run(args.report_dir)
+        if args.command == "validate":
+            return cmd_validate(args)
+        if args.command == "list":
+            return cmd_list(args)
         code: int = cmd_run(args)
         return code
     except HarnessError as exc:

@@ -1,5 +1,5 @@
-"""Write a run's output directory: summary.json, journal.jsonl, junit.xml, summary.md, and the
-`latest` link beside it."""
+"""Write a run's output directory: summary.json and journal.jsonl, then everything derived from them
+(junit.xml, summary.md, report.html, allure-results/, incident.md), and the `latest` link beside it."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from harness.journal import Event, parse_line
+from harness.report.allure import write_allure
+from harness.report.derived import scenario_items
+from harness.report.html import render_html
+from harness.report.incident import render_incident
 from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.text import observed_text as _observed
 
-
-def _observed(check_observed: object, unit: str) -> str:
-    if check_observed is None:
-        return "none"
-    if isinstance(check_observed, float) and unit == "ratio":
-        return f"{check_observed * 100:.2f}%"
-    if isinstance(check_observed, float):
-        return f"{check_observed:g} {unit}"
-    return f"{check_observed} {unit}"
+DERIVED = ("junit.xml", "summary.md", "report.html", "allure-results", "incident.md")
 
 
 def write_junit(summary: RunSummary, path: Path) -> None:
@@ -79,14 +77,24 @@ def render_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
+def write_derived(directory: Path, summary: RunSummary, events: Sequence[Event]) -> None:
+    """Every file derived from summary.json and the journal's events (the DERIVED names)."""
+    items = scenario_items(summary, events)
+    write_junit(summary, directory / "junit.xml")
+    (directory / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+    (directory / "report.html").write_text(render_html(summary, items), encoding="utf-8")
+    write_allure(directory / "allure-results", summary, [item.series for item in items])
+    (directory / "incident.md").write_text(render_incident(summary, items), encoding="utf-8")
+
+
 def write_run(directory: Path, summary: RunSummary, journal_lines: Iterable[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    lines = list(journal_lines)
     with (directory / "journal.jsonl").open("w", encoding="utf-8") as handle:
-        for line in journal_lines:
+        for line in lines:
             handle.write(line + "\n")
-    write_junit(summary, directory / "junit.xml")
-    (directory / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+    write_derived(directory, summary, [parse_line(line) for line in lines])
     point_latest(directory)
 
 

@@ -21,8 +21,11 @@ def test_reports_hold_no_secrets_tokens_or_phi(tmp_path: Path) -> None:
     result = ehrlab("run", "scenarios/medplum-outage.yaml", "--seed", str(SEED), report_dir=tmp_path)
     assert result.code == 0, result.stderr
     assert result.report is not None
-    written = {p.name: p.read_text() for p in result.report.iterdir()}
-    assert set(written) == {"summary.json", "journal.jsonl", "junit.xml", "summary.md"}
+    written = {p.relative_to(result.report).as_posix(): p.read_text(encoding="utf-8")
+               for p in sorted(result.report.rglob("*")) if p.is_file()}
+    assert {"summary.json", "journal.jsonl", "junit.xml", "summary.md", "report.html", "incident.md",
+            "allure-results/environment.properties"} <= set(written)
+    assert any(name.endswith("-result.json") for name in written)
     everything = "\n".join([*written.values(), result.stdout, result.stderr])
 
     sources = RandomSource(SEED)

@@ -1,0 +1,226 @@
+"""`incident.md`: one incident report per scenario in runbook 001's template (its Appendix, "Incident Report
+Template"), severity by 001's classification (`harness.report.severity`), the verification checklist of
+001 §Response Procedures "6. Verify Resolution", filled from the journal and the check results.
+
+Times are scenario time (T+m:ss.s from the scenario's start): a virtual run has no wall-clock time, and the
+date comes from the run id. Counts, vendor names, fault parameters and error class names only: no PHI, no
+token, no resource body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.journal import Event, OperationEvent
+from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.series import ScenarioSeries
+from harness.report.severity import CITATION, Evidence, Severity, classify, gather
+from harness.report.text import observed_text
+from harness.report.timeline import fault_params, moments, scenario_clock
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioIncident:
+    summary: ScenarioSummary
+    series: ScenarioSeries
+    events: Sequence[Event]
+
+
+def _date(started_at: str) -> tuple[str, str]:
+    """(YYYYMMDD, YYYY-MM-DD) from the run's start stamp (20261203T181255Z), else from nothing."""
+    digits = started_at[:8]
+    if len(digits) == 8 and digits.isdigit():
+        return digits, f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    return "00000000", "unknown"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _title(item: ScenarioIncident, severity: Severity) -> str:
+    faults = item.series.faults
+    if not faults:
+        what = severity.reasons[0] if severity.level != "P3" else "no impact observed"
+        return f"{item.summary.name}: {what} (no fault injected)"
+    kinds = []
+    for window in faults:
+        label = f"{window.fault} on {window.target}"
+        if label not in kinds:
+            kinds.append(label)
+    return f"{item.summary.name}: {', '.join(kinds)}"
+
+
+def _resolved(item: ScenarioIncident) -> tuple[bool, bool, bool]:
+    """(services healthy, error rate normal, response times within SLA) at the scenario's end."""
+    series = item.series
+    healthy = all(w.stopped for w in series.faults) and all(
+        lane.spans[-1].state == "CLOSED" for lane in series.breakers if lane.spans)
+    last = next((b for b in reversed(series.buckets) if b.total), None)
+    rate = last.success_rate if last else None
+    errors_ok = rate is None or rate > 0.99
+    latency_ok = last is None or last.mean_ms is None or last.mean_ms < 500
+    return healthy, errors_ok, latency_ok
+
+
+def _impact(ev: Evidence, item: ScenarioIncident) -> list[str]:
+    share = ev.failed / ev.operations * 100 if ev.operations else 0.0
+    affected = [v.vendor for v in ev.vendors if v.failed] or ["none"]
+    failed_times = [e.t for e in item.events if isinstance(e, OperationEvent) and not e.ok]
+    duration = (f"{max(failed_times) - min(failed_times):.1f} s from the first failed operation to the last"
+                if failed_times else "no failed operation")
+    faulted = sum(w.stop - w.start for w in item.series.faults)
+    lines = [
+        f"- Services affected: {', '.join(affected)}",
+        f"- Users affected: operations failed {ev.failed} of {ev.operations} ({share:.1f}%)",
+    ]
+    for v in ev.vendors:
+        worst = "n/a" if v.worst_rate is None else f"{v.worst_rate * 100:.1f}%"
+        down = f"; down {v.down_s:.1f} s" if v.outages else ""
+        lines.append(f"  - {v.vendor}: {v.failed} of {v.operations} failed; worst bucket success {worst}{down}")
+    lines.append(f"- Duration: {duration}; faults active {faulted:.1f} s in total")
+    if ev.jobs:
+        loss = "Yes" if ev.data_loss else "No"
+        lines.append(f"- Data loss: {loss} ({ev.jobs_failed} of {ev.jobs} jobs failed for good, "
+                     f"{ev.jobs_unfinished} unfinished at the end)")
+    else:
+        lines.append(f"- Data loss: {'Yes' if ev.data_loss else 'No'} (no job events in the journal)")
+    return lines
+
+
+def _verification(ev: Evidence, item: ScenarioIncident) -> list[str]:
+    healthy, errors_ok, latency_ok = _resolved(item)
+    last = next((b for b in reversed(item.series.buckets) if b.total), None)
+    rate = "n/a" if last is None or last.success_rate is None else f"{last.success_rate * 100:.1f}%"
+    mean = "n/a" if last is None or last.mean_ms is None else f"{last.mean_ms:g} ms"
+
+    def box(ok: bool) -> str:
+        return "[x]" if ok else "[ ]"
+
+    lines = [
+        f"- {box(healthy)} All services healthy (every fault stopped, every breaker CLOSED at the end)",
+        f"- {box(errors_ok)} Error rates returned to normal (last bucket success {rate}; > 99% healthy, 000 §7)",
+        f"- {box(latency_ok)} Response times within SLA (last bucket mean {mean}; < 500 ms healthy, 000 §7)",
+        f"- {box(not ev.data_loss)} No data loss",
+    ]
+    for check in item.summary.checks:
+        lines.append(f"- {box(check.passed)} `{check.name}`: {check.verdict.upper()}, observed "
+                     f"{observed_text(check.observed, check.unit)}; expected {check.threshold} ({check.source})")
+    return lines
+
+
+def _root_cause(ev: Evidence, item: ScenarioIncident) -> list[str]:
+    lines = []
+    for w in item.series.faults:
+        params = fault_params(dict(w.params))
+        end = scenario_clock(w.stop) if w.stopped else "the end (never stopped)"
+        lines.append(f"- Injected fault {w.fault_id}: `{w.fault}` on {w.target}"
+                     + (f" ({params})" if params else "") + f", {scenario_clock(w.start)} to {end}")
+    if not lines:
+        lines.append("- No fault was injected.")
+    if ev.errors:
+        shown = ", ".join(f"{name} ×{count}" for name, count in ev.errors[:6])
+        lines.append(f"- Errors seen by operations: {shown}")
+    return lines
+
+
+def _resolution(item: ScenarioIncident) -> list[str]:
+    lines = [f"- Fault {w.fault_id} removed by the scenario's timeline at {scenario_clock(w.stop)}"
+             for w in item.series.faults if w.stopped]
+    lines += [f"- Fault {w.fault_id} was never removed" for w in item.series.faults if not w.stopped]
+    for lane in item.series.breakers:
+        last = lane.spans[-1] if lane.spans else None
+        if last is not None and last.state == "CLOSED" and len(lane.spans) > 1:
+            lines.append(f"- Breaker {lane.breaker} CLOSED for good at {scenario_clock(last.start)}")
+        elif last is not None and last.state != "CLOSED":
+            lines.append(f"- Breaker {lane.breaker} still {last.state} at the end")
+    failed = [e.t for e in item.events if isinstance(e, OperationEvent) and not e.ok]
+    if failed:
+        lines.append(f"- Last failed operation at {scenario_clock(max(failed))}")
+    return lines or ["- Nothing to resolve: no fault, no breaker transition, no failed operation."]
+
+
+def _classification(severity: Severity) -> list[str]:
+    return [
+        f"Severity **{severity.label}** by {CITATION}; response time {severity.response_time}.",
+        "",
+        f"- Impact Assessment: {' → '.join(severity.path)} → {severity.level}",
+        *[f"- {reason}" for reason in severity.reasons],
+    ]
+
+
+def scenario_severity(item: ScenarioIncident) -> Severity:
+    return classify(gather(item.events, item.series, item.summary.checks))
+
+
+def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str:
+    ev = gather(item.events, item.series, item.summary.checks)
+    severity = classify(ev)
+    compact, date = _date(run.started_at)
+    healthy, errors_ok, _ = _resolved(item)
+    failing = [c for c in item.summary.checks if not c.passed]
+    passed = len(item.summary.checks) - len(failing)
+    lines = [
+        f"# Incident Report: {_title(item, severity)}",
+        "",
+        f"**Incident ID:** INC-{compact}-{number:03d}",
+        f"**Severity:** {severity.label}",
+        f"**Status:** {'Resolved' if healthy and errors_ok else 'Unresolved at the end of the scenario'}",
+        f"**Date:** {date}",
+        "",
+        "## Summary",
+        "",
+        f"Scenario `{item.summary.name}` ({item.summary.file}; runbook {'; '.join(item.summary.runbook)}): "
+        f"{len(item.series.faults)} fault(s) injected, {ev.failed} of {ev.operations} operations failed, "
+        f"{passed} of {len(item.summary.checks)} checks passed (verdict {item.summary.verdict.upper()}).",
+        "",
+        "## Classification",
+        "",
+        *_classification(severity),
+        "",
+        "## Impact",
+        "",
+        *_impact(ev, item),
+        "",
+        "## Timeline",
+        "",
+        "| Time (scenario) | Event |",
+        "|------------|-------|",
+        *[f"| {scenario_clock(m.t)} | {_md(m.text)} |" for m in moments(item.events)],
+        "",
+        "## Root Cause",
+        "",
+        "As observed (the lab injected these faults):",
+        "",
+        *_root_cause(ev, item),
+        "",
+        "## Resolution",
+        "",
+        *_resolution(item),
+        "",
+        "## Verification Checklist",
+        "",
+        "001 §Response Procedures, 6. Verify Resolution, and the scenario's checks:",
+        "",
+        *_verification(ev, item),
+        "",
+        "## Action Items",
+        "",
+        *([f"- [ ] Fix `{c.name}`: {_md(c.detail)} ({c.source})" for c in failing]
+          or ["- None: every check passed."]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_incident(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
+    head = [
+        f"<!-- ehrlab run {run.run_id}: incident reports in runbook 001's template (Appendix), "
+        "generated from summary.json and journal.jsonl -->",
+        "",
+        f"Run `{run.run_id}`, mode {run.mode}, seed {run.seed}. Replay: `{run.replay}`",
+        "",
+    ]
+    body = [render_scenario(run, item, n) for n, item in enumerate(items, start=1)]
+    return "\n".join(head) + "\n" + "\n---\n\n".join(body)
