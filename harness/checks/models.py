@@ -1,5 +1,8 @@
 """Expectations a scenario states, as typed models (`check:` selects the model).
 
+SLA bands and alert rules from the catalogue (`sla_band`, `alert_rule`) are in `sla_models`, the
+journal invariants (`invariant`) in `invariant_models`.
+
 Each becomes one check with an observed value, a threshold, a verdict and a citation. Breaker
 expectations encode runbook 000_030ea53f0735abf7.txt §2 (breaker opens under an outage, half-opens
 after 60 s); success-rate and latency bands come from §7 of the same runbook.
@@ -9,41 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from harness.checks.base import CheckBase, Ratio
+from harness.checks.invariant_models import Invariant
+from harness.checks.sla_models import AlertRule, SlaBand
 from harness.durations import Duration
 from harness.names import VendorName
 
 
-def _parse_ratio(value: object) -> object:
-    """`99%` or `99.5 %` -> 0.99 / 0.995; a number is taken as a ratio in [0, 1]."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100.0
-        except ValueError:
-            raise ValueError(f"expected a percentage like 99% or a ratio like 0.99, got {value!r}") from None
-    return value
-
-
-Ratio = Annotated[float, BeforeValidator(_parse_ratio), Field(ge=0.0, le=1.0)]
-
-
-class _CheckBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, description="report name; defaults to check[vendor]")
-    source: str | None = Field(default=None, description="runbook citation; defaults to the scenario's first")
-
-    def default_name(self) -> str:
-        vendor = getattr(self, "vendor", None)
-        check: str = self.check  # type: ignore[attr-defined]
-        return f"{check}[{vendor}]" if vendor else check
-
-    def label(self) -> str:
-        return self.name or self.default_name()
-
-
-class BreakerOpens(_CheckBase):
+class BreakerOpens(CheckBase):
     """The vendor's breaker goes OPEN within `within` of the first fault on that vendor."""
 
     check: Literal["breaker_opens"]
@@ -51,7 +29,7 @@ class BreakerOpens(_CheckBase):
     within: Duration = 30.0
 
 
-class BreakerHalfOpens(_CheckBase):
+class BreakerHalfOpens(CheckBase):
     """After each opening, the breaker is HALF_OPEN `after` later (±`tolerance`), 000 §2: 60 s."""
 
     check: Literal["breaker_half_opens"]
@@ -60,7 +38,7 @@ class BreakerHalfOpens(_CheckBase):
     tolerance: Duration = 1.0
 
 
-class BreakerCloses(_CheckBase):
+class BreakerCloses(CheckBase):
     """The breaker is CLOSED again within `within` of the end of the last fault on that vendor."""
 
     check: Literal["breaker_closes"]
@@ -68,14 +46,30 @@ class BreakerCloses(_CheckBase):
     within: Duration = 90.0
 
 
-class BreakerStaysClosed(_CheckBase):
+class BreakerStaysClosed(CheckBase):
     """The breaker never opens (for faults the retry layer must absorb)."""
 
     check: Literal["breaker_stays_closed"]
     vendor: VendorName
 
 
-class SuccessRate(_CheckBase):
+class _OperationScope(CheckBase):
+    """Which workload operations a check judges: a vendor's (or all), optionally only those started in
+    `between: [from, to)` (scenario times), optionally leaving out those overlapping a fault window."""
+
+    vendor: VendorName | None = None
+    between: tuple[Duration, Duration] | None = None
+    outside_faults: bool = True
+    grace: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _OperationScope:
+        if self.between is not None and self.between[1] <= self.between[0]:
+            raise ValueError(f"between: {self.between[0]:g}s to {self.between[1]:g}s is empty")
+        return self
+
+
+class SuccessRate(_OperationScope):
     """Share of workload operations that succeeded, at least `min`.
 
     With `outside_faults`, operations overlapping a fault window (extended by `grace` after its end,
@@ -84,13 +78,10 @@ class SuccessRate(_CheckBase):
 
     check: Literal["success_rate"]
     min: Ratio
-    vendor: VendorName | None = None
-    outside_faults: bool = True
-    grace: Duration = 0.0
     min_operations: int = Field(default=1, ge=0)
 
 
-class LatencyPercentile(_CheckBase):
+class LatencyPercentile(_OperationScope):
     """The latency of successful operations is at most `max`: their `percentile` (nearest rank), or with
     `statistic: mean` their average, the figure of 000 §7 ("Avg Latency": < 500 ms healthy)."""
 
@@ -98,12 +89,9 @@ class LatencyPercentile(_CheckBase):
     max: Duration
     statistic: Literal["percentile", "mean"] = "percentile"
     percentile: float = Field(default=95.0, gt=0.0, le=100.0)
-    vendor: VendorName | None = None
-    outside_faults: bool = True
-    grace: Duration = 0.0
 
 
-class RecoveryTime(_CheckBase):
+class RecoveryTime(CheckBase):
     """From the end of the last fault on `vendor` to the first successful operation after which
     operations keep succeeding for `stable_for`: at most `max`."""
 
@@ -113,7 +101,7 @@ class RecoveryTime(_CheckBase):
     stable_for: Duration = 30.0
 
 
-class NoCredentialRejected(_CheckBase):
+class NoCredentialRejected(CheckBase):
     """No vendor refused any of the integration's credentials (`credential.rejected` journal events), at most
     `max`. Runbooks 000_030ea53f0735abf7.txt §1 and 002_437ee203264dfa64.txt §10.2 rotate by deploying the
     new credential before revoking the old one: done in that order, no credential is ever refused."""
@@ -125,6 +113,6 @@ class NoCredentialRejected(_CheckBase):
 
 Expectation = Annotated[
     BreakerOpens | BreakerHalfOpens | BreakerCloses | BreakerStaysClosed | SuccessRate | LatencyPercentile
-    | RecoveryTime | NoCredentialRejected,
+    | RecoveryTime | NoCredentialRejected | SlaBand | AlertRule | Invariant,
     Field(discriminator="check"),
 ]

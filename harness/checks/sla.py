@@ -10,21 +10,30 @@ from harness.checks.models import LatencyPercentile, RecoveryTime, SuccessRate
 from harness.checks.registry import evaluator, result
 from harness.checks.result import CheckResult
 from harness.durations import format_duration
+from harness.journal import OperationEvent
 
 
-def _scope(vendor: str | None, outside_faults: bool, grace: float) -> str:
-    who = vendor or "all vendors"
-    if not outside_faults:
+def _scope(spec: SuccessRate | LatencyPercentile) -> str:
+    who = spec.vendor or "all vendors"
+    if spec.between is not None:
+        who += f", started {format_duration(spec.between[0])}-{format_duration(spec.between[1])}"
+    if not spec.outside_faults:
         return who
-    return f"{who}, outside fault windows" + (f" (+{format_duration(grace)} grace)" if grace else "")
+    return f"{who}, outside fault windows" + (f" (+{format_duration(spec.grace)} grace)" if spec.grace else "")
+
+
+def _operations(spec: SuccessRate | LatencyPercentile, ctx: CheckContext, *, ok_only: bool) -> list[OperationEvent]:
+    ops = [op for op in ctx.operations_on(spec.vendor) if op.ok or not ok_only]
+    if spec.between is not None:
+        begin, end = spec.between
+        ops = [op for op in ops if begin <= op.started < end]
+    return ctx.outside_faults(ops, spec.grace) if spec.outside_faults else ops
 
 
 @evaluator(SuccessRate)
 def success_rate(spec: SuccessRate, ctx: CheckContext, source: str) -> CheckResult:
-    ops = ctx.operations_on(spec.vendor)
-    if spec.outside_faults:
-        ops = ctx.outside_faults(ops, spec.grace)
-    threshold = f">= {spec.min * 100:g}% ({_scope(spec.vendor, spec.outside_faults, spec.grace)})"
+    ops = _operations(spec, ctx, ok_only=False)
+    threshold = f">= {spec.min * 100:g}% ({_scope(spec)})"
     if len(ops) < max(1, spec.min_operations):
         return result(spec, passed=False, observed=None, unit="ratio", threshold=threshold, source=source,
                       detail=f"only {len(ops)} operation(s) in scope, need {max(1, spec.min_operations)}")
@@ -48,10 +57,8 @@ def percentile(values: list[float], p: float) -> float:
 
 @evaluator(LatencyPercentile)
 def latency(spec: LatencyPercentile, ctx: CheckContext, source: str) -> CheckResult:
-    ops = [op for op in ctx.operations_on(spec.vendor) if op.ok]
-    if spec.outside_faults:
-        ops = ctx.outside_faults(ops, spec.grace)
-    scope = _scope(spec.vendor, spec.outside_faults, spec.grace)
+    ops = _operations(spec, ctx, ok_only=True)
+    scope = _scope(spec)
     label = "mean" if spec.statistic == "mean" else f"p{spec.percentile:g}"
     threshold = f"{label} <= {spec.max * 1000:g} ms ({scope})"
     if not ops:

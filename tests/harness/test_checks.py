@@ -70,6 +70,18 @@ def test_breaker_half_opens() -> None:
     assert run(spec, [start(100.0), br(80.0, "CLOSED", "OPEN")])[0] == "fail"
 
 
+def test_breaker_half_opens_on_the_first_call_after_the_wait() -> None:
+    """resilience4j moves OPEN -> HALF_OPEN on the first call after the wait: a gap in the traffic delays it."""
+    spec = BreakerHalfOpens(check="breaker_half_opens", vendor="medplum", after=60, tolerance=1)
+    opened, half = br(62.0, "CLOSED", "OPEN"), br(126.0, "OPEN", "HALF_OPEN")
+    no_call_until_126 = [op(100.0), op(126.0)]
+    assert run(spec, [start(), *outage(), opened, *no_call_until_126, half]) == ("pass", 64.0)
+    a_call_at_123 = [op(100.0), op(123.0), op(126.0)]  # this call should have been the trial call
+    assert run(spec, [start(), *outage(), opened, *a_call_at_123, half])[0] == "fail"
+    early = br(100.0, "OPEN", "HALF_OPEN")
+    assert run(spec, [start(), *outage(), opened, op(99.0), early])[0] == "fail"
+
+
 def test_breaker_closes() -> None:
     spec = BreakerCloses(check="breaker_closes", vendor="medplum", within=90)
     assert run(spec, [start(), *outage(), *HEALTHY_BREAKER]) == ("pass", 3.0)
@@ -138,3 +150,19 @@ def test_recovery_time() -> None:
     flappy = [op(float(t), ok=(t < 60 or t >= 190) and t != 200) for t in range(0, 420, 2)]
     _, first_stable = run(spec, [start(), *outage(), *flappy])
     assert first_stable == pytest.approx(22.02)  # the success at 190 did not last; 202 did
+
+
+def test_between_judges_only_operations_started_in_the_window() -> None:
+    ops = [op(float(t), ok=not 90 <= t < 180) for t in range(0, 300, 3)]  # failing while a step broke auth
+    before = SuccessRate(check="success_rate", min="100%", between=("0s", "90s"), outside_faults=False)
+    during = SuccessRate(check="success_rate", min="1%", between=("90s", "180s"), outside_faults=False)
+    straddling = SuccessRate(check="success_rate", min="100%", between=("60s", "120s"), outside_faults=False)
+    assert run(before, [start(), *ops]) == ("pass", 1.0)
+    assert run(during, [start(), *ops]) == ("fail", 0.0)
+    assert run(straddling, [start(), *ops])[0] == "fail"
+    slow = [op(float(t), ms=900.0 if t >= 150 else 20.0) for t in range(0, 300, 3)]
+    assert run(LatencyPercentile(check="latency", max=0.1, between=(0, 150)), [start(), *slow]) == ("pass", 20.0)
+    assert run(LatencyPercentile(check="latency", max=0.1, percentile=100, between=(0, 151)),
+               [start(), *slow])[0] == "fail"
+    with pytest.raises(ValueError, match="is empty"):
+        SuccessRate(check="success_rate", min=0.9, between=(60, 60))

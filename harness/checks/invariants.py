@@ -1,0 +1,33 @@
+"""The evaluator of `check: invariant`: dispatches to the invariant's function and cites its runbook
+section (unless the scenario names its own `source`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.checks.context import CheckContext
+from harness.checks.invariant_connector import breaker_transitions_legal, no_expired_or_revoked_credential
+from harness.checks.invariant_jobs import jobs_accounted
+from harness.checks.invariant_models import Invariant
+from harness.checks.invariant_privacy import consent_never_bypassed, every_write_audited, no_phi_to_medplum
+from harness.checks.registry import evaluator, result
+from harness.checks.result import CheckResult
+from harness.checks.verdict import Verdict
+
+_M, _E = "002_437ee203264dfa64.txt", "000_030ea53f0735abf7.txt"
+INVARIANTS: dict[str, tuple[Callable[[Invariant, CheckContext], Verdict], str]] = {
+    "no_job_lost_or_duplicated": (jobs_accounted, f"{_M} §2.2"),
+    "consent_never_bypassed": (consent_never_bypassed, f"{_M} §3.2"),
+    "no_phi_to_medplum": (no_phi_to_medplum, f"{_M} §3.1"),
+    "no_expired_or_revoked_credential": (no_expired_or_revoked_credential, f"{_M} §2.1"),
+    "every_write_audited": (every_write_audited, f"{_M} §3.3"),
+    "breaker_transitions_legal": (breaker_transitions_legal, f"{_E} §2"),
+}
+
+
+@evaluator(Invariant)
+def invariant(spec: Invariant, ctx: CheckContext, source: str) -> CheckResult:
+    fn, citation = INVARIANTS[spec.invariant]
+    verdict = fn(spec, ctx)
+    return result(spec, passed=verdict.passed, observed=verdict.observed, unit=verdict.unit,
+                  threshold=verdict.threshold, source=spec.source or citation, detail=verdict.detail)

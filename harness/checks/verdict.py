@@ -1,0 +1,14 @@
+"""What an invariant returns before it becomes a `CheckResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    passed: bool
+    observed: int | float | None
+    unit: str
+    threshold: str
+    detail: str
