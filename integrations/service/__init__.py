@@ -5,7 +5,7 @@
 components = ServiceComponents(clock=clock, queue=queue, flags=flags, metrics=metrics,
                                providers={"medplum": resilient_client}, database=db, store=store,
                                consent=gate, audit=audit, reconciler=reconciler, ingress=ingress,
-                               exporter=exporter)
+                               exporter=exporter, audit_mirror=mirror)
 app = create_service(ServiceConfig(operator_token=..., cron_secret=..., api_keys={key: ApiClient(...)}),
                      components)
 ```
@@ -16,7 +16,8 @@ the components' listener so queue, sync and consent events move its counters. `h
 
 Parts: `config` (secrets and defaults), `components`, `auth` (operator token, cron secret, API keys;
 constant-time), `errors` (the one error boundary), `bodies` (typed request bodies), `health`, `admin`
-(provider status, feature flags, queue), `reconciliation_api`, `ingress_api`, `export_api`, `metrics`
+(provider status, feature flags, queue), `reconciliation_api`, `audit_mirror_api`, `ingress_api`, `export_api`,
+`metrics`
 (registry and request middleware), `app` (`create_service`, `/metrics`). """
 
 from integrations.service.app import create_service

@@ -2,10 +2,11 @@
 
 Routers: health (`integrations.service.health`), provider status and feature flags, the job queue
 (`integrations.service.admin`), `/metrics` (here), and, for each sync component present, its routes:
-reconciliation (`reconciliation_api`), ingress (`ingress_api`), export (`export_api`); a component left
-out (None) leaves its routes out. Errors become JSON at one boundary (`errors.install_error_handlers`);
-every request is counted and timed on the injected clock (`metrics.HttpMetrics`). The app has no lifespan
-of its own: the caller starts and stops the components (`harness/service_cmd.py`).
+reconciliation (`reconciliation_api`), ingress (`ingress_api`), export (`export_api`), the audit mirror
+(`audit_mirror_api`); a component left out (None) leaves its routes out. Errors become JSON at one boundary
+(`errors.install_error_handlers`); every request is counted and timed on the injected clock
+(`metrics.HttpMetrics`). The app has no lifespan of its own: the caller starts and stops the components
+(`harness/service_cmd.py`).
 
 `GET /metrics` (Prometheus text format) and `GET /metrics/json` need the operator token: they carry
 organisation ids. Before rendering, the queue gauges and the sync drift gauges are refreshed.
@@ -18,6 +19,7 @@ from fastapi.responses import Response
 from prometheus_client.parser import text_string_to_metric_families
 
 from integrations.service.admin import flags_router, queue_router
+from integrations.service.audit_mirror_api import audit_mirror_router
 from integrations.service.auth import OperatorAuth
 from integrations.service.components import ServiceComponents
 from integrations.service.config import ServiceConfig
@@ -84,6 +86,8 @@ def create_service(config: ServiceConfig, components: ServiceComponents) -> Fast
         app.include_router(ingress_router(config, components.ingress))
     if components.exporter is not None:
         app.include_router(export_router(config, components.exporter, components.metrics))
+    if components.audit_mirror is not None:
+        app.include_router(audit_mirror_router(config, components.audit_mirror))
     if components.database is not None:
         components.metrics.audit_counts.source = audit_counts(components.database)
     app.add_middleware(HttpMetrics, metrics=components.metrics, clock=components.clock)

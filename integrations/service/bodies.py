@@ -9,10 +9,11 @@ An empty body is the model's defaults (when it has them); text that is not JSON 
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Literal, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from integrations.service.errors import BadRequest, ServiceError
 
@@ -61,6 +62,36 @@ class ReconciliationBody(Body):
     stale_days: float | None = Field(default=None, gt=0, le=3650, alias="staleDays")
     batch_size: int | None = Field(default=None, ge=1, le=100_000, alias="batchSize")
     org_id: str | None = Field(default=None, min_length=1, max_length=128, alias="orgId")
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 date (`2024-01-01`: midnight UTC) or date-time (`Z` or an offset; naive: UTC), as the
+    export's `start`/`end`. ValueError (naming no value) otherwise."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date or date-time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class AuditMirrorBody(Body):
+    """`POST /fhir/admin/audit-mirror/{run,cron}` (runbook 002 §5 Step 5B, §6.3): `{"limit": 1000,
+    "forceSince": "2024-01-01T00:00:00Z"}`, both optional (limit: `ServiceConfig.audit_mirror_limit`)."""
+
+    limit: int | None = Field(default=None, ge=1, le=100_000)
+    force_since: datetime | None = Field(default=None, alias="forceSince")
+
+    @field_validator("force_since", mode="before")
+    @classmethod
+    def _instant(cls, value: object) -> object:
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError("must be an ISO 8601 date or date-time string")
+        return parse_instant(value)
 
 
 async def read_json(request: Request, *, required: bool) -> object | None:

@@ -5,8 +5,8 @@ connector, queue, worker, monitor, flags and the sync pipeline, then pass them t
 Time comes from `clock` (the injected `Clock`), everywhere, request timing included.
 
 Optional parts leave their routes out: without a reconciler there is no `/fhir/admin/reconciliation/*`,
-without an ingress no `/fhir/inbound/*`, and so on; nothing is stubbed. (The audit mirror's routes
-are not wired yet: `integrations.sync.audit_mirror` did not exist when this was written.)
+without an ingress no `/fhir/inbound/*`, without an audit mirror no `/fhir/admin/audit-mirror/*`, and so
+on; nothing is stubbed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from integrations.resilience import FeatureFlags, ResilientFhirClient
 from integrations.service.metrics import ServiceMetrics
 from integrations.sync.app_store import AppStore
 from integrations.sync.audit import AuditTrail
+from integrations.sync.audit_mirror import AuditMirror
 from integrations.sync.consent import ConsentGate
 from integrations.sync.database import AppDatabase
 from integrations.sync.export import Exporter
@@ -52,6 +53,7 @@ class ServiceComponents:
     reconciler: Reconciler | None = None
     ingress: Ingress | None = None
     exporter: Exporter | None = None
+    audit_mirror: AuditMirror | None = None
     startup: Startup = field(default_factory=Startup)
 
 

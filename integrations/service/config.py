@@ -44,7 +44,7 @@ class ServiceConfig:
     stale_window_s: float = 3600.0  # reconciliation stats and the holi_fhir_sync_stale gauge (§8.3: > 1 h)
     reconciliation_stale_days: float = 1.0  # a run's default (§5 Step 5A: {"staleDays": 1, "batchSize": 1000})
     reconciliation_batch_size: int = 1000
-    audit_mirror_limit: int = 1000  # §5 Step 5B: {"limit": 1000}, for the audit mirror routes once wired
+    audit_mirror_limit: int = 1000  # an audit mirror run's default (§5 Step 5B: {"limit": 1000})
     max_list_limit: int = 1000  # the largest `limit` a listing accepts
     version: str = "0.1.0"
 

@@ -14,7 +14,7 @@ resource types. Every export served moves `holi_hipaa_phi_access_total{user_role
 # No `from __future__ import annotations`: FastAPI must see the `Depends(...)` of a local dependency.
 
 import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 from integrations.service.auth import ExportCaller, ExportCallerAuth, OperatorAuth
 from integrations.service.auth import identifier_header as header
+from integrations.service.bodies import parse_instant
 from integrations.service.config import ServiceConfig
 from integrations.service.errors import BadRequest
 from integrations.service.metrics import ServiceMetrics
@@ -35,17 +36,13 @@ TOKEN_PATTERN = r"^pt_[A-Za-z0-9]{1,60}$"
 
 
 def parse_moment(value: str | None, name: str) -> datetime | None:
-    """An ISO 8601 date (`2024-01-01`: midnight UTC) or date-time (naive: UTC)."""
+    """An ISO 8601 date (`2024-01-01`: midnight UTC) or date-time (naive: UTC); 400 otherwise."""
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_query") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def parse_types(value: str | None) -> list[str] | None:

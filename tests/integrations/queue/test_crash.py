@@ -92,7 +92,9 @@ def crash_and_drain(run: Run, ids: list[str], during: Callable[[], None] = lambd
     assert result.unexpected == ()
     assert len(result.duplicated) <= CONCURRENCY, result.summary()  # only jobs a ran but had not recorded
     assert all(n == 2 and job in killed for job, n in result.duplicated.items())
-    assert events.get("JobStalled", 0) >= 1  # b took a's jobs back
+    if result.duplicated:  # a ran jobs it never acknowledged: only a stalled-job recovery can have rerun them
+        assert events.get("JobStalled", 0) >= 1
+    # (with no duplicate, the SIGKILL may have landed between a's jobs, leaving nothing of a's to take back)
     return events
 
 

@@ -24,6 +24,13 @@ OPERATOR_ENDPOINTS = [
     ("POST", "/fhir/admin/queue/clean"),
     ("POST", "/fhir/admin/queue/pause"),
     ("POST", "/fhir/admin/queue/resume"),
+    ("GET", "/fhir/admin/reconciliation/stats"),
+    ("GET", "/fhir/admin/reconciliation/history"),
+    ("POST", "/fhir/admin/reconciliation/run"),
+    ("GET", "/fhir/admin/audit-mirror/stats"),
+    ("POST", "/fhir/admin/audit-mirror/run"),
+    ("GET", "/fhir/admin/audit-mirror/search"),
+    ("GET", "/fhir/export/exports"),
     ("GET", "/metrics"),
     ("GET", "/metrics/json"),
 ]

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO
 
@@ -48,6 +49,17 @@ def test_service_serves_health_and_guards_admin_with_the_printed_token(tmp_path:
                 stats = client.get("/fhir/admin/queue/stats", headers={"Authorization": f"Bearer {token.group(1)}"})
                 assert stats.status_code == 200
                 assert stats.json()["success"] is True
+                operator = {"Authorization": f"Bearer {token.group(1)}"}
+                deadline = time.monotonic() + 30  # real process, real time: the demo syncs drain
+                while client.get("/fhir/admin/queue/stats", headers=operator).json()["stats"]["completed"] < 6:
+                    assert time.monotonic() < deadline, "the demo patients' sync jobs did not complete"
+                    time.sleep(0.05)
+                mirror = client.post("/fhir/admin/audit-mirror/cron", headers={"X-Cron-Secret": cron.group(1)},
+                                     content=b'{"limit": 1000}')
+                assert mirror.status_code == 200, mirror.text
+                assert mirror.json()["result"]["mirrored"] >= 6  # the demo patients' syncs, audited by Medplum
+                mirror_stats = client.get("/fhir/admin/audit-mirror/stats", headers=operator)
+                assert mirror_stats.json()["stats"]["totalMirrored"] == mirror.json()["result"]["mirrored"]
         finally:
             proc.send_signal(signal.SIGINT)
             try:

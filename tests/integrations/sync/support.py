@@ -218,4 +218,8 @@ def patient_problems(patient: dict[str, Any], token: str) -> list[str]:
         problems.append("name")
     if patient.get("identifier") != [{"system": "https://holilabs.xyz/patient-token", "value": token}]:
         problems.append("identifier")
+    payload = {"url": "https://holilabs.xyz/fhir/encrypted-payload",
+               "valueReference": {"reference": f"s3://ehrlab-test/{token}.enc"}}  # SyncLab.patient's URI
+    if patient.get("extension") != [payload]:
+        problems.append("extension")
     return problems

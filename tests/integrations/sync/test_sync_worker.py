@@ -184,3 +184,47 @@ def test_every_update_gets_its_own_job_even_at_one_instant() -> None:
             assert all(j.data == {"record_id": record.id, "org_id": ORG} for j in jobs)
 
     run_virtual(main)
+
+
+def test_a_duplicated_sync_job_is_harmless() -> None:
+    """At-least-once (the crash test's duplicates): a worker killed after Medplum wrote but before the sync
+    was recorded runs the same job again elsewhere. The upsert makes it harmless: one resource, the local
+    record's content, and the local version matching Medplum's."""
+
+    async def main() -> None:
+        async with sync_lab() as lab:
+            lab.patient("pt_abc123")
+            record = await lab.store.create_encounter(ORG, "pt_abc123", encounter())
+            update = await lab.store.update_encounter(record.id, encounter(status="cancelled"))
+            jobs = sorted(await lab.queue.jobs(JobState.WAITING), key=lambda j: j.id)
+            assert len(jobs) == 2
+            real_mark = lab.store.mark_synced
+
+            def killed(*args: object, **kwargs: object) -> None:
+                raise RuntimeError("SIGKILL after Medplum wrote, before the sync was recorded")
+
+            for job in jobs:  # each job: a run killed before recording, then its duplicate
+                lab.store.mark_synced = killed  # type: ignore[method-assign]
+                try:
+                    await lab.sync.sync(RecordKind.ENCOUNTER, job)
+                    raise AssertionError("the first run should have died")
+                except RuntimeError:
+                    pass
+                lab.store.mark_synced = real_mark  # type: ignore[method-assign]
+                await lab.sync.sync(RecordKind.ENCOUNTER, job)
+
+            [stored] = lab.medplum("Encounter")
+            [patient] = lab.medplum("Patient")
+            assert patient["id"] == "pt-abc123"
+            assert stored["status"] == "cancelled" == update.details.status
+            local = lab.store.get(RecordKind.ENCOUNTER, record.id)
+            assert local is not None
+            assert local.fhir_version == stored["meta"]["versionId"]
+            statuses = [s for _, p, s in lab.fhir_requests("PUT") if p.startswith("/fhir/R4/Encounter")]
+            # job 1: created, then a plain PUT again (no version was recorded); job 2: If-Match on the version
+            # job 1 recorded (Medplum's is newer: 412, merged with the local record winning), twice
+            assert statuses == [201, 200, 200, 412, 200]
+            assert len({p for _, p, _ in lab.fhir_requests("PUT") if p.startswith("/fhir/R4/Encounter")}) == 1
+            assert_no_phi(lab)
+
+    run_virtual(main)
