@@ -24,7 +24,7 @@ import os
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
@@ -32,11 +32,16 @@ from harness.clock import RealClock
 from harness.errors import LabError, UsageError
 from harness.netem import NetemTransport, NetworkControl, NetworkControlError, ToxiproxyApi, ToxiproxyProxy
 from harness.rng import RandomSource
-from harness.vendors import VENDORS, LabSecrets, VendorClient
+from harness.vendors import VENDORS, LabSecrets, SimulatorHandle, VendorClient
 from integrations.clock import Clock
 from integrations.events import EventListener
 from simulators.server import serve
 from simulators.transport import VirtualTransport
+
+if TYPE_CHECKING:
+    from harness.pipeline import Pipeline
+    from harness.resilience_layer import ResilientVendor
+    from harness.scenario.model import SyncSetup
 
 Mode = Literal["virtual", "real"]
 
@@ -67,11 +72,15 @@ class VendorRuntime:
     admin: httpx.AsyncClient
     network: NetworkControl
     patients: list[str]
+    secrets: LabSecrets  # the lab's credentials for this vendor (never journaled; repr masks them)
+    transport: httpx.AsyncBaseTransport  # how the integration reaches the vendor (through its proxy)
+    simulator: SimulatorHandle  # the vendor's server itself, for what the lab inspects at the end of a run
 
 
 class Lab:
     def __init__(self, *, mode: Mode, clock: Clock, sources: RandomSource, vendors: list[str],
-                 patients: int, listener: EventListener, toxiproxy_url: str | None = None) -> None:
+                 patients: int, listener: EventListener, toxiproxy_url: str | None = None,
+                 sync: SyncSetup | None = None, resilience: tuple[str, ...] = ()) -> None:
         self.mode = mode
         self.clock = clock
         self._sources = sources
@@ -84,11 +93,27 @@ class Lab:
         self._toxic_scale = 1.0  # how much faster than the proxy's clock the scenario's runs
         self._stack = AsyncExitStack()
         self.vendors: dict[str, VendorRuntime] = {}
+        self._sync = sync
+        self.pipeline: Pipeline | None = None
+        self._resilience = resilience
+        self.resilient: dict[str, ResilientVendor] = {}
 
     async def __aenter__(self) -> Lab:
         try:
             for name in self._vendor_names:
                 self.vendors[name] = await self._start(name)
+            for name in self._resilience:
+                from harness.resilience_layer import start_layer
+
+                runtime = self.vendors[name]
+                self.resilient[name] = await start_layer(
+                    self._stack, name, connector=runtime.client.connector, breaker=runtime.client.breaker,
+                    clock=self.clock, listener=self._listener)
+            if self._sync is not None:
+                from harness.pipeline import start_pipeline  # only scenarios with setup.sync wire the pipeline
+
+                self.pipeline = await start_pipeline(self._stack, self._sync, clock=self.clock, sources=self._sources,
+                                                     medplum=self.vendors["medplum"], listener=self._listener)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -130,7 +155,8 @@ class Lab:
                                   headers={"Authorization": f"Bearer {secrets.admin_token}"})
         self._stack.push_async_callback(admin.aclose)
         return VendorRuntime(name=name, base_url=base_url, proxy_url=proxy_url, client=client, admin=admin,
-                             network=network, patients=patients)
+                             network=network, patients=patients, secrets=secrets, transport=transport,
+                             simulator=simulator)
 
     async def _proxy_for(self, name: str, simulator_url: str) -> ToxiproxyProxy:
         api = await self._toxiproxy_api()

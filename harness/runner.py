@@ -31,7 +31,9 @@ from harness.journal import (
 from harness.lab import Lab, Mode
 from harness.rng import RandomSource
 from harness.scenario.model import Scenario, WorkloadStream
-from harness.workload.operations import OPERATIONS, OperationContext
+from harness.steps.catalogue import Step
+from harness.steps.driver import StepDriver
+from harness.workload.operations import OPERATIONS, OperationContext, WorkloadError
 from harness.workload.schedule import arrivals
 from integrations.clock import Clock
 from integrations.events import (
@@ -39,6 +41,7 @@ from integrations.events import (
     IntegrationEvent,
 )
 from integrations.fhir import ConnectorError
+from integrations.sync.errors import SyncError
 
 
 @dataclass
@@ -58,7 +61,7 @@ class ScenarioRun:
 @dataclass(order=True)
 class _Step:
     t: float
-    priority: int  # at the same time: fault stops (0), fault starts (1), then arrivals (2)
+    priority: int  # at the same time: fault stops (0), fault starts (1), operator steps (2), then arrivals (3)
     index: int
     action: Callable[[], Awaitable[None]] = field(compare=False)
 
@@ -87,7 +90,8 @@ class _Workload:
     def launcher(self, index: int, stream: WorkloadStream) -> Callable[[], Awaitable[None]]:
         vendor = self._lab.vendor(stream.vendor)
         ctx = OperationContext(connector=vendor.client.connector, patients=vendor.patients,
-                               rng=self._sources.stream(f"workload.{index}.choices"))
+                               rng=self._sources.stream(f"workload.{index}.choices"), pipeline=self._lab.pipeline,
+                               resilient=self._lab.resilient.get(stream.vendor))
         operation = OPERATIONS[stream.operation]
         self._in_flight[index] = 0
 
@@ -111,7 +115,7 @@ class _Workload:
         error: str | None = None
         try:
             await operation(ctx)
-        except ConnectorError as exc:
+        except (ConnectorError, WorkloadError, SyncError) as exc:
             error = type(exc).__name__
         except asyncio.CancelledError:
             error = "Cancelled"
@@ -142,7 +146,8 @@ class _Workload:
             return len(left)
 
 
-def _timeline(scenario: Scenario, sources: RandomSource, driver: FaultDriver, workload: _Workload) -> list[_Step]:
+def _timeline(scenario: Scenario, sources: RandomSource, driver: FaultDriver, workload: _Workload,
+              operator: StepDriver) -> list[_Step]:
     steps: list[_Step] = []
     for i, fault in enumerate(scenario.faults):
         fault_id = f"f{i + 1}"
@@ -156,10 +161,16 @@ def _timeline(scenario: Scenario, sources: RandomSource, driver: FaultDriver, wo
         steps.append(_Step(fault.at, 1, len(steps), start))
         if fault.for_ is not None and fault.at + fault.for_ < scenario.duration:
             steps.append(_Step(round(fault.at + fault.for_, 6), 0, len(steps), stop))
+    for i, step in enumerate(scenario.steps):
+
+        def take(step_id: str = f"s{i + 1}", step: Step = step) -> Awaitable[None]:
+            return operator.run(step_id, step)
+
+        steps.append(_Step(step.at, 2, len(steps), take))
     for i, stream in enumerate(scenario.workload):
         launch = workload.launcher(i, stream)
         for t in arrivals(stream, scenario.duration, sources.stream(f"workload.{i}.arrivals")):
-            steps.append(_Step(t, 2, len(steps), launch))
+            steps.append(_Step(t, 3, len(steps), launch))
     steps.sort()
     return steps
 
@@ -171,7 +182,8 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
     journal = Journal(clock)
     journal.subscribe(hooks.event)
     lab = Lab(mode=mode, clock=clock, sources=sources, vendors=scenario.vendors(),
-              patients=scenario.setup.patients, listener=journal_listener(journal))
+              patients=scenario.setup.patients, listener=journal_listener(journal), sync=scenario.setup.sync,
+              resilience=tuple(scenario.setup.resilience))
     async with lab:
         journal.restart()
         hooks.scenario_started(scenario, mode, seed)
@@ -179,13 +191,17 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
                                     duration_s=scenario.duration))
         driver = FaultDriver(lab, journal)
         workload = _Workload(lab, journal, sources)
+        operator = StepDriver(lab, journal, sources)
         try:
-            for step in _timeline(scenario, sources, driver, workload):
+            for step in _timeline(scenario, sources, driver, workload, operator):
                 await clock.sleep(step.t - journal.elapsed())
                 await step.action()
             await clock.sleep(scenario.duration - journal.elapsed())
             await driver.stop_all()
             cancelled = await workload.drain(clock, scenario.drain)
+            if lab.pipeline is not None:
+                for scan in lab.pipeline.phi_scan(lab.vendor("medplum")):
+                    journal.add(scan.model_copy(update={"t": journal.elapsed()}))
         finally:
             await driver.stop_all()
         journal.add(ScenarioEnded(t=journal.elapsed(), scenario=scenario.name, operations=workload.count,

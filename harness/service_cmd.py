@@ -1,10 +1,11 @@
 """`ehrlab service [--port P] [--seed N] [--db PATH]`: the integration service against a Medplum simulator.
 
 Starts a Medplum simulator on loopback (as `ehrlab serve medplum` does), wires the connector, the
-resilience layer (monitor, flags, fallback), the job queue (SQLite) and its worker, and the sync pipeline
-when present, into `integrations.service.create_service`, serves it on loopback and prints its URL, the
-operator token, the cron secret and an API key for the demo organisation, once, on stdout (as
-`ehrlab serve` prints its credentials). Then serves until Ctrl-C.
+resilience layer (monitor, flags, fallback), the job queue (SQLite) and its worker, the sync pipeline and
+the audit mirror (Medplum's AuditEvents into the application database) into
+`integrations.service.create_service`, serves it on loopback and prints its URL, the operator token, the
+cron secret and an API key for the demo organisation, once, on stdout (as `ehrlab serve` prints its
+credentials). Then serves until Ctrl-C.
 
 The seed decides the simulator's data and credentials (printed, so a session can be served again with
 `--seed`); the service's own secrets are drawn from the operating system's CSPRNG every time: a secret
@@ -53,6 +54,7 @@ from integrations.sync import (
     Reconciler,
     SyncService,
 )
+from integrations.sync.audit_mirror import AuditMirror
 from simulators.server import serve
 
 VENDOR = "medplum"
@@ -91,6 +93,7 @@ class Wired:
     events: list[IntegrationEvent]
     consents: ConsentStore
     store: AppStore
+    sync: SyncService
 
 
 @asynccontextmanager
@@ -98,15 +101,19 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
                        transport: httpx.AsyncBaseTransport, db_path: Path, service_secrets: ServiceSecrets,
                        listener: EventListener = ignore_event, start_worker: bool = True,
                        start_monitor: bool = True, worker_options: WorkerOptions | None = None,
-                       keep_events: bool = False) -> AsyncIterator[Wired]:
-    """Build and start everything (inside the running loop); stop and close it all on exit."""
+                       keep_events: bool = False, vendor_client: VendorClient | None = None) -> AsyncIterator[Wired]:
+    """Build and start everything (inside the running loop); stop and close it all on exit.
+
+    `vendor_client`: Medplum's client when the caller already has one (the lab's, so one breaker and one token
+    cache serve the vendor); its owner closes it. Without it one is built here from `lab_secrets`."""
     events: list[IntegrationEvent] = []
     metrics = ServiceMetrics()
     listen = fan_out(metrics.observe, listener, events.append) if keep_events else fan_out(metrics.observe, listener)
     async with AsyncExitStack() as stack:
-        vendor_client = VENDORS[VENDOR].client(base_url=medplum_url, transport=transport, clock=clock,
-                                               sources=sources, secrets=lab_secrets, listener=listen)
-        stack.push_async_callback(vendor_client.aclose)
+        if vendor_client is None:
+            vendor_client = VENDORS[VENDOR].client(base_url=medplum_url, transport=transport, clock=clock,
+                                                   sources=sources, secrets=lab_secrets, listener=listen)
+            stack.push_async_callback(vendor_client.aclose)
         connector = vendor_client.connector
         flags = FeatureFlags.for_vendors([VENDOR], listener=listen)
         monitor = ProviderMonitor(VENDOR, clock, breaker=vendor_client.breaker, probe=search_probe(connector),
@@ -126,7 +133,8 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
         components = ServiceComponents(
             clock=clock, queue=queue, flags=flags, metrics=metrics, providers={VENDOR: client}, database=db,
             store=store, consent=gate, audit=audit, reconciler=Reconciler(store, queue, audit, clock, listen),
-            ingress=Ingress(store, audit, clock), exporter=Exporter(store, gate, audit, connector, clock))
+            ingress=Ingress(store, audit, clock), exporter=Exporter(store, gate, audit, connector, clock),
+            audit_mirror=AuditMirror(db, connector, clock, listen, audit=audit))
         config = service_secrets.config()
         app = create_service(config, components)
         worker = None
@@ -139,7 +147,7 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
             stack.push_async_callback(monitor.stop)
         components.startup.mark_complete()
         yield Wired(config=config, components=components, app=app, vendor_client=vendor_client, monitor=monitor,
-                    worker=worker, events=events, consents=consents, store=store)
+                    worker=worker, events=events, consents=consents, store=store, sync=sync)
 
 
 async def seed_demo(wired: Wired, rng: random.Random, patients: int = DEMO_PATIENTS) -> list[str]:

@@ -384,6 +384,8 @@ class ConsentChecked:
     status: str
     data_class: str
     purpose: str
+    patient_token: str = ""  # pseudonymous (002 §3.2), never a name or identifier
+    correlation_id: str | None = None  # the sync attempt or export that asked, when one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +396,7 @@ class SyncCompleted:
     record_id: str
     correlation_id: str
     created: bool
+    patient_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +407,19 @@ class SyncFailed:
     record_id: str
     correlation_id: str
     error: str
+    patient_token: str | None = None  # None when the record was not found
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecorded:
+    """An audit event was written (runbook 002 §3.3, `AuditTrail.record`): types, ids and outcome only."""
+
+    event_type: str
+    org_id: str
+    correlation_id: str
+    resource_type: str | None
+    resource_id: str | None
+    outcome: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,7 +456,8 @@ class AuditMirrorCompleted:
 
 
 IntegrationEvent = (
-    RequestCompleted
+    AuditRecorded
+    | RequestCompleted
     | RetryScheduled
     | BreakerTransitioned
     | TokenIssued

@@ -111,8 +111,45 @@ class NoCredentialRejected(CheckBase):
     max: int = Field(default=0, ge=0)
 
 
+class EventCount(CheckBase):
+    """The journal holds between `min` and `max` events of `kind` (e.g. `degradation.activated`,
+    `version.conflict`, `request`), optionally only those whose fields equal `where` (e.g. `{vendor: epic,
+    status: 429}`) and only those at scenario times in `between: [from, to)`. The lab's way to say "this
+    must (or must not) have happened" about anything the journal records."""
+
+    check: Literal["events"]
+    kind: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$")
+    where: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    between: tuple[Duration, Duration] | None = None
+    min: int = Field(default=0, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _known(self) -> EventCount:
+        from harness.journal.store import EVENT_FIELDS
+
+        fields = EVENT_FIELDS.get(self.kind)
+        if fields is None:
+            raise ValueError(f"unknown event kind {self.kind!r} (known: {', '.join(sorted(EVENT_FIELDS))})")
+        unknown = sorted(set(self.where) - fields)
+        if unknown:
+            raise ValueError(f"{self.kind} events have no field {', '.join(unknown)} (fields: "
+                             f"{', '.join(sorted(fields))})")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        if self.min == 0 and self.max is None:
+            raise ValueError("give min or max: with neither the check cannot fail")
+        if self.between is not None and self.between[1] <= self.between[0]:
+            raise ValueError(f"between: {self.between[0]:g}s to {self.between[1]:g}s is empty")
+        return self
+
+    def default_name(self) -> str:
+        where = ",".join(f"{k}={v}" for k, v in sorted(self.where.items()))
+        return f"events[{self.kind}" + (f",{where}" if where else "") + "]"
+
+
 Expectation = Annotated[
     BreakerOpens | BreakerHalfOpens | BreakerCloses | BreakerStaysClosed | SuccessRate | LatencyPercentile
-    | RecoveryTime | NoCredentialRejected | SlaBand | AlertRule | Invariant,
+    | RecoveryTime | NoCredentialRejected | SlaBand | AlertRule | Invariant | EventCount,
     Field(discriminator="check"),
 ]

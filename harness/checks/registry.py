@@ -30,7 +30,7 @@ def evaluator(model: type[M]) -> Callable[[TypedEvaluator[M]], TypedEvaluator[M]
 
 
 def evaluate_all(expectations: Sequence[Any], events: Sequence[Event], default_source: str) -> list[CheckResult]:
-    from harness.checks import breaker, credentials, invariants, sla, sla_rules  # noqa: F401  (registers them)
+    from harness.checks import breaker, credentials, event_count, invariants, sla, sla_rules  # noqa: F401  (registers)
 
     context = CheckContext(events)
     results = []

@@ -52,9 +52,13 @@ class SlaBand(CheckBase):
     scope: Literal["all", "steady", "faults"] = "all"
     grace: Duration = Field(default=0.0, description="fault windows extended by this much (steady, faults)")
     worst: Literal["healthy", "warning", "critical"] = "healthy"
+    after: Duration | None = Field(default=None, description="judge only from this scenario time on (after a "
+                                                             "procedure: the state it must leave behind)")
 
     @model_validator(mode="after")
     def _vendor_applies(self) -> SlaBand:
+        if self.after is not None and self.scope == "faults":
+            raise ValueError("after applies to scope all or steady, not faults")
         series = _series_of(self.sla, "band")
         if self.vendor is not None and series is not None and not SERIES[series].vendor_scoped:
             raise ValueError(f"SLA band {self.sla!r} ({series}) is not per vendor: remove vendor")

@@ -32,9 +32,15 @@ def sla_band(spec: SlaBand, ctx: CheckContext, source: str) -> CheckResult:
     entry = catalogue.band(spec.sla)
     assert entry is not None  # checked when the scenario was loaded
     source = spec.source or entry.citation()
-    scope = Scope(spec.scope, _windows(ctx, spec.vendor, spec.grace), _end(ctx))
+    windows = _windows(ctx, spec.vendor, spec.grace) if spec.scope != "all" else ()
+    mode = spec.scope
+    if spec.after is not None:  # everything before `after` is left out, like a window that masks it
+        windows, mode = ((0.0, spec.after), *windows), "steady"
+    scope = Scope(mode, windows, _end(ctx))
     graced = spec.grace and spec.scope != "all"
-    where = scope.describe() + (f" (+{format_duration(spec.grace)} grace)" if graced else "")
+    where = Scope(spec.scope, (), 0.0).describe() + (f" (+{format_duration(spec.grace)} grace)" if graced else "")
+    if spec.after is not None:
+        where += f", from {format_duration(spec.after)}"
     who = f"{spec.vendor}, " if spec.vendor else ""
     threshold = f"{spec.worst} or better; {entry.describe()} ({who}{where})"
     verdict = evaluate_band(entry, SeriesData(ctx.events, spec.vendor), scope, catalogue.evaluation.interval)

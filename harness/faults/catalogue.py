@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.durations import Duration
 from harness.faults.base import FaultBase, Scalar
@@ -49,8 +49,41 @@ from harness.faults.network import (
 )
 
 
+class FaultScope(BaseModel):
+    """Which calls a simulator fault hits: a path prefix (e.g. `/fhir/R4/Observation`) and/or a method."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.$-]*$", max_length=200)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FaultScope:
+        if self.path is None and self.method is None:
+            raise ValueError("a scope needs a path, a method or both")
+        return self
+
+    def body(self) -> dict[str, str]:
+        return {k: v for k, v in (("path", self.path), ("method", self.method)) if v is not None}
+
+
 class SimulatorFault(FaultBase):
-    """A fault the target simulator's chaos middleware injects (admin API `/admin/chaos/<endpoint>`)."""
+    """A fault the target simulator's chaos middleware injects (admin API `/admin/chaos/<endpoint>`),
+    on every call or, with `scope`, only on calls to a path and/or with a method."""
+
+    scope: FaultScope | None = None
+
+    def request_body(self) -> dict[str, object]:
+        body: dict[str, object] = dict(self.chaos_body())
+        if self.scope is not None:
+            body["scope"] = self.scope.body()
+        return body
+
+    def params(self) -> dict[str, Scalar]:
+        params: dict[str, Scalar] = dict(self.chaos_body())
+        if self.scope is not None:
+            params.update({f"scope_{k}": v for k, v in self.scope.body().items()})
+        return params
 
     def chaos_endpoint(self) -> str:
         """The simulator admin path (under /admin/chaos/) that injects this fault."""
@@ -58,9 +91,6 @@ class SimulatorFault(FaultBase):
 
     def chaos_body(self) -> dict[str, Scalar]:
         raise NotImplementedError
-
-    def params(self) -> dict[str, Scalar]:
-        return self.chaos_body()
 
 
 class OutageFault(SimulatorFault):

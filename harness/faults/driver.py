@@ -78,7 +78,7 @@ class FaultDriver:
         the same kind on one target each end at their own time)."""
         admin = self._lab.vendor(fault.target).admin
         if action == "start":
-            response = await admin.put(f"/admin/chaos/{fault.chaos_endpoint()}", json=fault.chaos_body())
+            response = await admin.put(f"/admin/chaos/{fault.chaos_endpoint()}", json=fault.request_body())
             response.raise_for_status()
             self._chaos_ids[fault_id] = str(response.json()["id"])
             return

@@ -45,12 +45,16 @@ from harness.journal.run import (
     OperationEvent,
     ScenarioEnded,
     ScenarioStarted,
+    StepDone,
+    StepFailed,
 )
 from harness.journal.store import Journal, JournalEvent, parse_line, read_journal
 from harness.journal.sync import (
     AuditMirrorEvent,
+    AuditRecordedEvent,
     ConsentCheckedEvent,
     FhirSyncEvent,
+    PhiScanEvent,
     ReconciliationEvent,
     sync_entry,
 )
@@ -79,6 +83,7 @@ def integration_entry(event: IntegrationEvent, t: float) -> Event | None:
 
 __all__ = [
     "AuditMirrorEvent",
+    "AuditRecordedEvent",
     "BreakerEvent",
     "CheckFailed",
     "CheckPassed",
@@ -99,6 +104,7 @@ __all__ = [
     "JournalEvent",
     "OperationDropped",
     "OperationEvent",
+    "PhiScanEvent",
     "ProviderHealthEvent",
     "QueueEvent",
     "ReconciliationEvent",
@@ -107,6 +113,8 @@ __all__ = [
     "Scalar",
     "ScenarioEnded",
     "ScenarioStarted",
+    "StepDone",
+    "StepFailed",
     "SyncCompletedEvent",
     "SyncConflictsEvent",
     "SyncStartedEvent",

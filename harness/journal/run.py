@@ -81,3 +81,21 @@ class CheckFailed(Event):
     check: str
     observed: Scalar
     threshold: str
+
+
+class StepDone(Event):
+    """An operator step of the scenario was carried out (parameters only: never a credential)."""
+
+    kind: Literal["step.done"] = "step.done"
+    step_id: str
+    action: str
+    vendor: str
+    params: dict[str, Scalar]
+
+
+class StepFailed(Event):
+    kind: Literal["step.error"] = "step.error"
+    step_id: str
+    action: str
+    vendor: str
+    error: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, get_args
 
 from pydantic import Field, TypeAdapter
 
@@ -37,8 +37,17 @@ from harness.journal.run import (
     OperationEvent,
     ScenarioEnded,
     ScenarioStarted,
+    StepDone,
+    StepFailed,
 )
-from harness.journal.sync import AuditMirrorEvent, ConsentCheckedEvent, FhirSyncEvent, ReconciliationEvent
+from harness.journal.sync import (
+    AuditMirrorEvent,
+    AuditRecordedEvent,
+    ConsentCheckedEvent,
+    FhirSyncEvent,
+    PhiScanEvent,
+    ReconciliationEvent,
+)
 from harness.journal.systems import (
     FailoverExhaustedEvent,
     FailoverReadEvent,
@@ -51,17 +60,30 @@ from integrations.clock import Clock
 
 JournalEvent = Annotated[
     ScenarioStarted | ScenarioEnded | FaultStarted | FaultStopped | FaultFailed | OperationEvent | OperationDropped
-    | CheckPassed | CheckFailed
+    | CheckPassed | CheckFailed | StepDone | StepFailed
     | RequestEvent | RetryEvent | BreakerEvent | TokenIssuedEvent | TokenRefreshedEvent | TokenFailedEvent
     | CredentialRejectedEvent | ThrottledEvent | VersionConflictEvent
     | ProviderHealthEvent | DegradationActivatedEvent | DegradationClearedEvent | FlagChangedEvent
     | FailoverReadEvent | FailoverExhaustedEvent | SyncStartedEvent | SyncSystemFailedEvent | SyncConflictsEvent
     | SyncCompletedEvent
     | JobEvent | QueueEvent
-    | ConsentCheckedEvent | FhirSyncEvent | ReconciliationEvent | AuditMirrorEvent,
+    | ConsentCheckedEvent | FhirSyncEvent | ReconciliationEvent | AuditMirrorEvent | AuditRecordedEvent | PhiScanEvent,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[JournalEvent] = TypeAdapter(JournalEvent)
+
+
+def _event_fields() -> dict[str, frozenset[str]]:
+    fields: dict[str, set[str]] = {}
+    for model in get_args(get_args(JournalEvent)[0]):
+        kind_type = model.model_fields["kind"].annotation
+        for kind in get_args(kind_type):
+            fields.setdefault(kind, set()).update(n for n in model.model_fields if n not in ("t", "kind"))
+    return {kind: frozenset(names) for kind, names in fields.items()}
+
+
+#: Every event kind the journal can hold, with its fields (for checks that name events by kind).
+EVENT_FIELDS: dict[str, frozenset[str]] = _event_fields()
 
 E = TypeVar("E", bound=Event)
 Listener = Callable[[Event], None]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.checks.models import Expectation
 from harness.durations import Duration, Rate
-from harness.faults.catalogue import Fault
+from harness.faults.catalogue import Fault, SimulatorFault
 from harness.names import OperationName, VendorName
+from harness.steps.catalogue import Step
+
+Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=40)]
 
 
 class WorkloadStream(BaseModel):
@@ -27,10 +30,27 @@ class WorkloadStream(BaseModel):
     max_in_flight: int = Field(default=200, ge=1)
 
 
+class SyncSetup(BaseModel):
+    """`setup.sync`: wire the sync pipeline (queue, consent, sync worker, reconciliation, audit mirror) to
+    Medplum, with runbook 002 §2.2's queue defaults unless given (`harness.pipeline`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    patients: int = Field(default=10, ge=1, le=1000, description="patient tokens with a CARE consent")
+    concurrency: int = Field(default=5, ge=1, le=100, description="worker concurrency (002 §2.2: 5)")
+    monitor: bool = Field(default=True, description="the provider monitor's active health checks (every 30 s)")
+
+
 class Setup(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     patients: int = Field(default=20, ge=1, le=10_000, description="synthetic patients seeded per vendor")
+    vendors: list[VendorName] | None = Field(
+        default=None, description="the vendors this scenario configures; if given, every reference must be one")
+    sync: SyncSetup | None = Field(default=None, description="wire the sync pipeline to Medplum")
+    resilience: list[VendorName] = Field(default_factory=list, description=(
+        "vendors whose connector sits behind a provider monitor, the cached-context fallback and feature flags "
+        "(open_chart, record_vitals, set_flag, emergency_shutdown, staged_recovery)"))
 
 
 class Scenario(BaseModel):
@@ -39,12 +59,14 @@ class Scenario(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)
     description: str
     runbook: list[str] = Field(min_length=1, description="citations: file and section")
+    tags: list[Tag] = Field(default_factory=list, description="for `ehrlab run --only/--skip`")
     duration: Duration
     seed: int | None = None
     drain: Duration = Field(default=30.0, description="how long in-flight operations may finish after the end")
     setup: Setup = Setup()
     workload: list[WorkloadStream] = Field(min_length=1)
     faults: list[Fault] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list, description="operator steps on the timeline")
     expectations: list[Expectation] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -57,17 +79,89 @@ class Scenario(BaseModel):
         for i, stream in enumerate(self.workload):
             if stream.stop is not None and stream.stop <= stream.start:
                 raise ValueError(f"workload[{i}] stops before it starts")
+        for i, step in enumerate(self.steps):
+            if step.at >= self.duration:
+                raise ValueError(f"steps[{i}] is at {step.at:g}s, at or after the end ({self.duration:g}s)")
+        self._no_contradicting_faults()
+        self._only_configured_vendors()
+        self._pipeline_is_wired()
         return self
+
+    def _pipeline_is_wired(self) -> None:
+        from harness.steps.catalogue import FLAG_STEPS, PIPELINE_STEPS
+        from harness.workload.operations import PIPELINE_OPERATIONS, RESILIENT_OPERATIONS
+
+        layered = set(self.setup.resilience)
+        if self.setup.sync is not None and "medplum" in layered:
+            raise ValueError("setup.resilience names medplum, which setup.sync already puts behind the pipeline's "
+                             "own monitor, fallback and flags: remove it from setup.resilience")
+        for i, stream in enumerate(self.workload):
+            if stream.operation in RESILIENT_OPERATIONS and stream.vendor not in layered:
+                raise ValueError(f"workload[{i}] operation {stream.operation!r} goes through {stream.vendor}'s "
+                                 f"resilience layer: add {stream.vendor} to setup.resilience")
+        for i, step in enumerate(self.steps):
+            if isinstance(step, FLAG_STEPS) and step.vendor not in layered and not (
+                    step.vendor == "medplum" and self.setup.sync is not None):
+                raise ValueError(f"steps[{i}] action {step.action!r} needs {step.vendor}'s feature flags: add "
+                                 f"{step.vendor} to setup.resilience")
+        if self.setup.sync is not None:
+            return
+        for i, stream in enumerate(self.workload):
+            if stream.operation in PIPELINE_OPERATIONS:
+                raise ValueError(f"workload[{i}] operation {stream.operation!r} needs the sync pipeline: "
+                                 "add setup.sync")
+        for i, step in enumerate(self.steps):
+            if isinstance(step, PIPELINE_STEPS):
+                raise ValueError(f"steps[{i}] action {step.action!r} needs the sync pipeline: add setup.sync")
+
+    def _no_contradicting_faults(self) -> None:
+        """Two simulator faults of one kind on one target, overlapping in time with different parameters,
+        cannot both hold (which status does an outage answer, 503 or a dropped connection?). Toxics of
+        one kind can: a proxy stacks them, as Toxiproxy does."""
+        for i, a in enumerate(self.faults):
+            for j in range(i + 1, len(self.faults)):
+                b = self.faults[j]
+                if not (isinstance(a, SimulatorFault) and isinstance(b, SimulatorFault)):
+                    continue
+                if a.kind != b.kind or a.target != b.target or a.params() == b.params():
+                    continue
+                a_end = self.duration if a.for_ is None else a.at + a.for_
+                b_end = self.duration if b.for_ is None else b.at + b.for_
+                if a.at < b_end and b.at < a_end:
+                    raise ValueError(
+                        f"faults[{i}] and faults[{j}] are both {a.kind} on {a.target}, overlap in time "
+                        f"({a.at:g}-{a_end:g}s and {b.at:g}-{b_end:g}s) and differ ({a.params()} vs {b.params()}): "
+                        "they cannot both hold")
+
+    def _only_configured_vendors(self) -> None:
+        if self.setup.vendors is None:
+            return
+        allowed = set(self.setup.vendors)
+        for section, items in (("workload", self.workload), ("faults", self.faults), ("steps", self.steps),
+                               ("expectations", self.expectations)):
+            for i, item in enumerate(items):
+                vendor = getattr(item, "vendor", None) or getattr(item, "target", None)
+                if vendor and vendor not in allowed:
+                    raise ValueError(f"{section}[{i}] refers to vendor {vendor!r}, which setup.vendors does not "
+                                     f"configure ({', '.join(self.setup.vendors)})")
 
     def vendors(self) -> list[str]:
         """Every vendor the scenario touches, in first-mention order."""
         seen: dict[str, None] = {}
         for stream in self.workload:
             seen.setdefault(stream.vendor)
+        for configured in self.setup.vendors or []:
+            seen.setdefault(configured)
+        if self.setup.sync is not None:
+            seen.setdefault("medplum")  # the pipeline syncs to Medplum
+        for layered in self.setup.resilience:
+            seen.setdefault(layered)
         for fault in self.faults:
             seen.setdefault(fault.target)
+        for step in self.steps:
+            seen.setdefault(step.vendor)
         for expectation in self.expectations:
-            vendor = getattr(expectation, "vendor", None)
-            if vendor:
-                seen.setdefault(vendor)
+            mentioned = getattr(expectation, "vendor", None)
+            if mentioned:
+                seen.setdefault(mentioned)
         return list(seen)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from integrations.clock import Clock
-from integrations.events import EventListener, ignore_event
+from integrations.events import AuditRecorded, EventListener, ignore_event
 from integrations.sync.database import AppDatabase, from_ms, to_ms
 from integrations.sync.models import AuditEventType, AuditRecord, ExportRecord, Outcome
 
@@ -53,6 +53,9 @@ class AuditTrail:
             (ts, org_id, AuditEventType(event_type).value, correlation_id, resource_type, resource_id, user_id,
              user_role, outcome, detail, resource_count))
         assert cursor.lastrowid is not None
+        self._listener(AuditRecorded(event_type=AuditEventType(event_type).value, org_id=org_id,
+                                     correlation_id=correlation_id, resource_type=resource_type,
+                                     resource_id=resource_id, outcome=outcome))
         return AuditRecord(id=cursor.lastrowid, ts=from_ms(ts), org_id=org_id, event_type=AuditEventType(event_type),
                            correlation_id=correlation_id, resource_type=resource_type, resource_id=resource_id,
                            user_id=user_id, user_role=user_role, outcome=outcome, detail=detail,

@@ -86,19 +86,20 @@ class ConsentGate:
         self._by_org: dict[str, ConsentTally] = {}
 
     def check(self, patient_token: str, org_id: str, data_class: DataClass,
-              purpose: Purpose = Purpose.CARE) -> ConsentDecision:
+              purpose: Purpose = Purpose.CARE, *, correlation_id: str | None = None) -> ConsentDecision:
         """One data class (a sync: CLINICAL_NOTES for encounters, LAB_RESULTS for observations)."""
-        return self.check_all(patient_token, org_id, (data_class,), purpose)
+        return self.check_all(patient_token, org_id, (data_class,), purpose, correlation_id=correlation_id)
 
     def check_all(self, patient_token: str, org_id: str, data_classes: Sequence[DataClass],
-                  purpose: Purpose = Purpose.CARE) -> ConsentDecision:
+                  purpose: Purpose = Purpose.CARE, *, correlation_id: str | None = None) -> ConsentDecision:
         """Every one of `data_classes` (an export needs three), counted as one check."""
         if not data_classes:
             raise ValueError("a consent check needs at least one data class")
         decision = self._decide(self.store.get(patient_token, org_id, purpose), data_classes)
         self._by_org[org_id] = self._by_org.get(org_id, ConsentTally()).add(decision.status)
         self._listener(ConsentChecked(org_id=org_id, status=decision.status,
-                                      data_class=",".join(c.value for c in data_classes), purpose=purpose.value))
+                                      data_class=",".join(c.value for c in data_classes), purpose=purpose.value,
+                                      patient_token=patient_token, correlation_id=correlation_id))
         return decision
 
     def require(self, patient_token: str, org_id: str, data_classes: Sequence[DataClass],

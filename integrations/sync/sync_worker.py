@@ -70,31 +70,33 @@ class SyncService:
             raise UnrecoverableJobError(RecordNotFound(kind.value, record_id).detail)
         if not record.fhir_sync_enabled:
             return {"skipped": "sync disabled"}
-        decision = self.gate.check(record.patient_token, record.org_id, kind.data_class)
+        decision = self.gate.check(record.patient_token, record.org_id, kind.data_class, correlation_id=correlation_id)
         if not decision.allowed:
             self._failed(kind, record_id, org_id, correlation_id, "ConsentDenied", "denied",
-                         detail=f"ConsentDenied: {decision.reason}")
+                         detail=f"ConsentDenied: {decision.reason}", patient_token=record.patient_token)
             raise UnrecoverableJobError(f"ConsentDenied ({decision.status}): {decision.reason}")
         try:
             await self._upsert_patient(record)
             written = await self._upsert(record)
         except Exception as exc:
-            self._failed(kind, record_id, org_id, correlation_id, type(exc).__name__, "failure")
+            self._failed(kind, record_id, org_id, correlation_id, type(exc).__name__, "failure",
+                         patient_token=record.patient_token)
             raise
         created = record.fhir_version is None
         self.store.mark_synced(kind, record_id, written.id, written.version_id, self._clock.now())
         self.audit.record(AuditEventType.FHIR_SYNC, org_id, correlation_id, resource_type=kind.resource_type,
                           resource_id=record_id, detail="created" if created else "updated")
         self._listener(SyncCompleted(kind=kind.value, record_id=record_id, correlation_id=correlation_id,
-                                     created=created))
+                                     created=created, patient_token=record.patient_token))
         return {"fhirResourceId": written.id, "versionId": written.version_id, "created": created}
 
     def _failed(self, kind: RecordKind, record_id: str, org_id: str, correlation_id: str, error: str,
-                outcome: str, detail: str | None = None) -> None:
+                outcome: str, detail: str | None = None, patient_token: str | None = None) -> None:
         self.audit.record(AuditEventType.FHIR_SYNC_FAILED, org_id, correlation_id, resource_type=kind.resource_type,
                           resource_id=record_id, outcome="denied" if outcome == "denied" else "failure",
                           detail=detail or error)
-        self._listener(SyncFailed(kind=kind.value, record_id=record_id, correlation_id=correlation_id, error=error))
+        self._listener(SyncFailed(kind=kind.value, record_id=record_id, correlation_id=correlation_id, error=error,
+                                  patient_token=patient_token))
 
     async def _upsert_patient(self, record: SyncRecord) -> None:
         token = self.store.require_patient(record.patient_token, record.org_id)

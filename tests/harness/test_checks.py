@@ -166,3 +166,26 @@ def test_between_judges_only_operations_started_in_the_window() -> None:
                [start(), *slow])[0] == "fail"
     with pytest.raises(ValueError, match="is empty"):
         SuccessRate(check="success_rate", min=0.9, between=(60, 60))
+
+
+def test_event_count_over_kind_fields_and_window() -> None:
+    from harness.checks.models import EventCount
+    from harness.journal import RequestEvent
+
+    def request(t: float, status: int) -> RequestEvent:
+        return RequestEvent(t=t, vendor="epic", method="GET", path="/api/FHIR/R4/Patient/x", status=status,
+                            duration_ms=1.0, attempt=1, error=None, correlation_id="c")
+
+    events = [start(), request(10, 200), request(20, 429), request(30, 200), request(200, 429)]
+    no_429 = EventCount(check="events", kind="request", where={"status": 429}, max=0)
+    assert run(no_429, events) == ("fail", 2)
+    assert run(no_429.model_copy(update={"between": (0.0, 15.0)}), events) == ("pass", 0)
+    assert run(EventCount(check="events", kind="request", where={"vendor": "epic"}, min=4), events) == ("pass", 4)
+    assert run(EventCount(check="events", kind="request", where={"vendor": "cerner"}, min=1), events) == ("fail", 0)
+    assert run(EventCount(check="events", kind="request", min=1, max=3), events) == ("fail", 4)
+    with pytest.raises(ValueError, match="unknown event kind 'asteroid'"):
+        EventCount(check="events", kind="asteroid", min=1)
+    with pytest.raises(ValueError, match="no field colour"):
+        EventCount(check="events", kind="request", where={"colour": "red"}, min=1)
+    with pytest.raises(ValueError, match="cannot fail"):
+        EventCount(check="events", kind="request")

@@ -120,6 +120,16 @@ def test_scope_steady_leaves_out_fault_windows() -> None:
     assert during.detail.startswith("critical")
 
 
+def test_after_judges_only_what_a_procedure_leaves_behind() -> None:
+    """A drift (no fault window) that a reconciliation at 200 s repairs: bad before, healthy after."""
+    events = journal(300, ops(0, 200, fail_every=1), ops(200, 300))
+    assert run(band("000-7-success-rate", vendor="epic"), events).verdict == "fail"
+    assert run(band("000-7-success-rate", vendor="epic", after="200s"), events).verdict == "pass"
+    assert run(band("000-7-success-rate", vendor="epic", after="150s"), events).verdict == "fail"
+    with pytest.raises(ValueError, match="after applies"):
+        band("000-7-success-rate", scope="faults", after="1m")
+
+
 def test_no_data_fails_the_band() -> None:
     result = run(band("000-7-avg-latency"), journal(60))
     assert result.verdict == "fail"
