@@ -8,10 +8,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _parse_ratio(value: object) -> object:
-    """`99%` or `99.5 %` -> 0.99 / 0.995; a number is taken as a ratio in [0, 1]."""
-    if isinstance(value, str) and value.strip().endswith("%"):
+    """`99%` or `99.5 %` -> 0.99 / 0.995; a number is taken as a ratio in [0, 1]. Anything else (`5s`,
+    `500ms`, `high`) is a threshold of the wrong unit and says so."""
+    if isinstance(value, str):
+        text = value.strip()
         try:
-            return float(value.strip()[:-1]) / 100.0
+            return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
         except ValueError:
             raise ValueError(f"expected a percentage like 99% or a ratio like 0.99, got {value!r}") from None
     return value

@@ -131,8 +131,27 @@ def test_validate_and_list_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "bad.yaml:12" in err
     assert "expectations[0].min" in err
+    assert "expected a percentage like 99% or a ratio like 0.99, got '5s'" in err  # a threshold of the wrong unit
     assert main(["run", str(tmp_path / "one.yaml"), "--only", "medplum"]) == 2
     assert "no scenario is tagged medplum" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    ("{check: latency, max: 99%}", "expected a duration like 90s"),                 # a ratio where a time goes
+    ("{check: success_rate, min: 500ms}", "expected a percentage like 99%"),       # a time where a ratio goes
+    ("{check: breaker_open, vendor: medplum}", "unknown check 'breaker_open'"),    # a check that does not exist
+    ("{check: events, kind: request, where: {colour: red}, min: 1}", "no field colour"),
+])
+def test_bad_expectations_are_named(tmp_path: Path, check: str, message: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE.format(name="s", tags="a", extra="").replace(
+        "expectations:\n  - check: success_rate\n    min: 99%\n", f"expectations:\n  - {check}\n"), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert message in info.value.message
+    assert info.value.line == 11
+    assert info.value.field is not None
+    assert info.value.field.startswith("expectations[0]")
 
 
 def test_the_library_validates() -> None:
