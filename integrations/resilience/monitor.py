@@ -21,9 +21,15 @@ failed by `is_failure` (5xx, timeout, dropped connection, malformed body: the br
 is a failure; a 4xx is a success (the provider answered). Latency counts every sample, failures
 included (a timeout is what the user waited). A call the breaker refused (`CircuitOpen`) is no
 sample: nothing reached the provider, and the circuit band already says OPEN. With fewer than
-`minimum_samples` in the window the rate and latency bands do not judge (too little evidence), so
-a quiet provider's status comes from its breaker alone. The window is re-evaluated on every record,
-health check, breaker transition and status read; a change emits `ProviderHealthChanged`.
+`minimum_samples` in the window the rate and latency bands do not judge anew (too little evidence): while
+the newest sample in the window is a failure their last verdict stands; a newest sample that succeeded (a
+provider that answers again, usually the next health check) clears it, and so does an empty window, where
+a quiet provider's status comes from its breaker alone. Without this hold, a provider judged UNHEALTHY whose
+callers then read from the cached context (000 §2's fallback sends them nowhere else) ran out of samples
+within a window and flipped back to HEALTHY on no evidence at all, sending the next calls to a provider
+still down: the status flapped every minute of an outage (found by scenarios/epic-outage-fallback.yaml).
+The window is re-evaluated on every record, health check, breaker transition and status read; a change
+emits `ProviderHealthChanged`.
 
 Active health checks (§2 "Force Health Check": `check_health()`): `start()` runs one now and then
 one every `check_interval_s` on the injected clock, as a task `stop()` cancels. A check runs the
@@ -199,6 +205,7 @@ class ProviderMonitor:
         self._observers: list[HealthObserver] = []
         self._samples: deque[_Sample] = deque(maxlen=self.config.max_samples)
         self._health = HealthStatus.HEALTHY
+        self._evidence = HealthStatus.HEALTHY  # the rate and latency bands' last verdict on enough samples
         self._connected = False
         self._errors = 0
         self._checks = 0
@@ -329,12 +336,17 @@ class ProviderMonitor:
 
     def _evaluate(self) -> HealthStatus:
         window = self._window()
-        bands = [HealthStatus.HEALTHY]
         if window.samples >= self.config.minimum_samples and window.success_rate is not None:
             latency = window.mean_s if self.config.latency_statistic == "mean" else window.p95_s
-            bands.append(success_band(window.success_rate, self.config))
+            judged = [success_band(window.success_rate, self.config)]
             if latency is not None:
-                bands.append(latency_band(latency, self.config))
+                judged.append(latency_band(latency, self.config))
+            self._evidence = worst(*judged)
+        elif not self._samples or not self._samples[-1].failed:
+            # A quiet window says nothing (the breaker alone judges); a few samples whose newest is a success
+            # say the provider answers again. A few samples whose newest failed change nothing.
+            self._evidence = HealthStatus.HEALTHY
+        bands = [self._evidence]
         breaker_state = self.breaker.state if self.breaker is not None else None
         if breaker_state is not None:
             bands.append(breaker_band(breaker_state))

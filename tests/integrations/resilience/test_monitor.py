@@ -223,3 +223,29 @@ def test_monitor_without_probe_cannot_check() -> None:
 def test_config_rejects_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
         MonitorConfig(**bad)
+
+
+def test_a_verdict_holds_while_the_few_samples_left_keep_failing() -> None:
+    """Regression (scenarios/epic-outage-fallback.yaml): while callers read from the cached context, an
+    UNHEALTHY provider gets only a health check now and then; one failed check in an otherwise emptied window
+    must not turn it HEALTHY. A success among the few does, and an empty window leaves the breaker to judge."""
+
+    async def main() -> list[HealthStatus]:
+        clock = VirtualClock()
+        monitor = ProviderMonitor("epic", clock)
+        seen = []
+        for _ in range(5):
+            monitor.record(0.01, ConnectionFailed("reset", vendor="epic"))
+        seen.append(monitor.health)  # 5 failures: UNHEALTHY
+        await clock.sleep(61)
+        monitor.record(0.01, ConnectionFailed("reset", vendor="epic"))  # the old five left; one new failure
+        seen.append(monitor.health)
+        await clock.sleep(30)
+        monitor.record(0.01, ConnectionFailed("reset", vendor="epic"))  # two failures in the window
+        seen.append(monitor.health)
+        await clock.sleep(1)
+        monitor.record(0.01, None)  # the provider answers again
+        seen.append(monitor.health)
+        return seen
+
+    assert run_virtual(main) == [UNHEALTHY, UNHEALTHY, UNHEALTHY, HEALTHY]
