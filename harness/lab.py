@@ -39,9 +39,10 @@ from simulators.server import serve
 from simulators.transport import VirtualTransport
 
 if TYPE_CHECKING:
+    from harness.failover_layer import FailoverLayer
     from harness.pipeline import Pipeline
     from harness.resilience_layer import ResilientVendor
-    from harness.scenario.model import SyncSetup
+    from harness.scenario.model import FailoverSetup, SyncSetup
 
 Mode = Literal["virtual", "real"]
 
@@ -80,7 +81,8 @@ class VendorRuntime:
 class Lab:
     def __init__(self, *, mode: Mode, clock: Clock, sources: RandomSource, vendors: list[str],
                  patients: int, listener: EventListener, toxiproxy_url: str | None = None,
-                 sync: SyncSetup | None = None, resilience: tuple[str, ...] = ()) -> None:
+                 sync: SyncSetup | None = None, resilience: tuple[str, ...] = (),
+                 failover: FailoverSetup | None = None) -> None:
         self.mode = mode
         self.clock = clock
         self._sources = sources
@@ -97,6 +99,8 @@ class Lab:
         self.pipeline: Pipeline | None = None
         self._resilience = resilience
         self.resilient: dict[str, ResilientVendor] = {}
+        self._failover = failover
+        self.failover: FailoverLayer | None = None
 
     async def __aenter__(self) -> Lab:
         try:
@@ -109,6 +113,11 @@ class Lab:
                 self.resilient[name] = await start_layer(
                     self._stack, name, connector=runtime.client.connector, breaker=runtime.client.breaker,
                     clock=self.clock, listener=self._listener)
+            if self._failover is not None:
+                from harness.failover_layer import start_failover
+
+                self.failover = await start_failover(self._stack, self._failover, self,
+                                                     self._sources.stream("failover"), self._listener)
             if self._sync is not None:
                 from harness.pipeline import start_pipeline  # only scenarios with setup.sync wire the pipeline
 

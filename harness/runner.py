@@ -91,7 +91,7 @@ class _Workload:
         vendor = self._lab.vendor(stream.vendor)
         ctx = OperationContext(connector=vendor.client.connector, patients=vendor.patients,
                                rng=self._sources.stream(f"workload.{index}.choices"), pipeline=self._lab.pipeline,
-                               resilient=self._lab.resilient.get(stream.vendor))
+                               resilient=self._lab.resilient.get(stream.vendor), failover=self._lab.failover)
         operation = OPERATIONS[stream.operation]
         self._in_flight[index] = 0
 
@@ -176,14 +176,14 @@ def _timeline(scenario: Scenario, sources: RandomSource, driver: FaultDriver, wo
 
 
 async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed: int, clock: Clock,
-                             hooks: RunHooks | None = None) -> ScenarioRun:
+                             hooks: RunHooks | None = None, gameday: bool = False) -> ScenarioRun:
     hooks = hooks or RunHooks()
     sources = RandomSource(seed)
     journal = Journal(clock)
     journal.subscribe(hooks.event)
     lab = Lab(mode=mode, clock=clock, sources=sources, vendors=scenario.vendors(),
               patients=scenario.setup.patients, listener=journal_listener(journal), sync=scenario.setup.sync,
-              resilience=tuple(scenario.setup.resilience))
+              resilience=tuple(scenario.setup.resilience), failover=scenario.setup.failover)
     async with lab:
         journal.restart()
         hooks.scenario_started(scenario, mode, seed)
@@ -191,12 +191,13 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
                                     duration_s=scenario.duration))
         driver = FaultDriver(lab, journal)
         workload = _Workload(lab, journal, sources)
-        operator = StepDriver(lab, journal, sources)
+        operator = StepDriver(lab, journal, sources, gameday=gameday)
         try:
             for step in _timeline(scenario, sources, driver, workload, operator):
-                await clock.sleep(step.t - journal.elapsed())
+                # paused_s: how long manual steps waited for the operator (a game day); always 0 otherwise
+                await clock.sleep(step.t + operator.paused_s - journal.elapsed())
                 await step.action()
-            await clock.sleep(scenario.duration - journal.elapsed())
+            await clock.sleep(scenario.duration + operator.paused_s - journal.elapsed())
             await driver.stop_all()
             cancelled = await workload.drain(clock, scenario.drain)
             if lab.pipeline is not None:
@@ -217,10 +218,11 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
 
 
 def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_scale: float = 1.0,
-                 hooks: RunHooks | None = None) -> ScenarioRun:
-    """Run one scenario to its verdict, on a virtual loop or on the real clock."""
+                 hooks: RunHooks | None = None, gameday: bool = False) -> ScenarioRun:
+    """Run one scenario to its verdict, on a virtual loop or on the real clock. `gameday`: manual steps wait
+    for the operator at the console (else they are journaled as skipped)."""
     if mode == "virtual":
         return run_virtual(lambda: run_scenario_async(scenario, file=file, mode=mode, seed=seed,
-                                                      clock=VirtualClock(), hooks=hooks))
+                                                      clock=VirtualClock(), hooks=hooks, gameday=gameday))
     return asyncio.run(run_scenario_async(scenario, file=file, mode=mode, seed=seed,
-                                          clock=RealClock(scale=time_scale), hooks=hooks))
+                                          clock=RealClock(scale=time_scale), hooks=hooks, gameday=gameday))

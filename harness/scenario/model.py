@@ -41,6 +41,23 @@ class SyncSetup(BaseModel):
     monitor: bool = Field(default=True, description="the provider monitor's active health checks (every 30 s)")
 
 
+class FailoverSetup(BaseModel):
+    """`setup.failover`: the integration's system registry with a primary and fallback vendors, and patients
+    registered at all of them under one EMPI identifier (`harness.failover_layer`; runbook 004)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    primary: VendorName
+    fallbacks: list[VendorName] = Field(min_length=1)
+    patients: int = Field(default=10, ge=1, le=1000, description="patients shared by every system")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FailoverSetup:
+        if self.primary in self.fallbacks or len(set(self.fallbacks)) != len(self.fallbacks):
+            raise ValueError("the primary and the fallbacks must be different vendors")
+        return self
+
+
 class Setup(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +65,7 @@ class Setup(BaseModel):
     vendors: list[VendorName] | None = Field(
         default=None, description="the vendors this scenario configures; if given, every reference must be one")
     sync: SyncSetup | None = Field(default=None, description="wire the sync pipeline to Medplum")
+    failover: FailoverSetup | None = Field(default=None, description="read failover across vendors")
     resilience: list[VendorName] = Field(default_factory=list, description=(
         "vendors whose connector sits behind a provider monitor, the cached-context fallback and feature flags "
         "(open_chart, record_vitals, set_flag, emergency_shutdown, staged_recovery)"))
@@ -96,6 +114,10 @@ class Scenario(BaseModel):
             raise ValueError("setup.resilience names medplum, which setup.sync already puts behind the pipeline's "
                              "own monitor, fallback and flags: remove it from setup.resilience")
         for i, stream in enumerate(self.workload):
+            if stream.operation == "read_patient_failover" and (
+                    self.setup.failover is None or stream.vendor != self.setup.failover.primary):
+                raise ValueError(f"workload[{i}] read_patient_failover needs setup.failover with {stream.vendor} "
+                                 "as its primary")
             if stream.operation in RESILIENT_OPERATIONS and stream.vendor not in layered:
                 raise ValueError(f"workload[{i}] operation {stream.operation!r} goes through {stream.vendor}'s "
                                  f"resilience layer: add {stream.vendor} to setup.resilience")
@@ -156,6 +178,9 @@ class Scenario(BaseModel):
             seen.setdefault("medplum")  # the pipeline syncs to Medplum
         for layered in self.setup.resilience:
             seen.setdefault(layered)
+        if self.setup.failover is not None:
+            for system in (self.setup.failover.primary, *self.setup.failover.fallbacks):
+                seen.setdefault(system)
         for fault in self.faults:
             seen.setdefault(fault.target)
         for step in self.steps:

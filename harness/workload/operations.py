@@ -19,6 +19,7 @@ from integrations.sync import EncounterDetails, ObservationDetails
 from integrations.sync.models import Requester, Role
 
 if TYPE_CHECKING:
+    from harness.failover_layer import FailoverLayer
     from harness.pipeline import Pipeline
     from harness.resilience_layer import ResilientVendor
 
@@ -38,6 +39,7 @@ class OperationContext:
     rng: random.Random
     pipeline: Pipeline | None = None
     resilient: ResilientVendor | None = None
+    failover: FailoverLayer | None = None
 
     def patient(self) -> str:
         return self.patients[self.rng.randrange(len(self.patients))]
@@ -147,6 +149,16 @@ async def record_vitals(ctx: OperationContext) -> None:
     await ctx.resilient.client.create(_heart_rate(ctx))
 
 
+async def read_patient_failover(ctx: OperationContext) -> None:
+    """Read a shared patient by the primary system's id; when the primary is unavailable the registry finds
+    the same patient (EMPI identifier) at a fallback system (004 "automatic failover")."""
+    if ctx.failover is None:
+        raise RuntimeError("read_patient_failover needs setup.failover")
+    layer = ctx.failover
+    shared = layer.patients[ctx.rng.randrange(len(layer.patients))]
+    await layer.reader.read_patient(layer.system_id(layer.primary), shared.ids[layer.primary], shared.identifier)
+
+
 #: Operations that go through a vendor's resilience layer (`setup.resilience`).
 RESILIENT_OPERATIONS = frozenset({"open_chart", "record_vitals"})
 
@@ -166,4 +178,5 @@ OPERATIONS: dict[str, Operation] = {
     "export_patient": export_patient,
     "open_chart": open_chart,
     "record_vitals": record_vitals,
+    "read_patient_failover": read_patient_failover,
 }

@@ -26,7 +26,7 @@ def test_the_library_covers_the_runbook_scenarios() -> None:
             "consent-revocation", "worker-crash", "write-conflicts", "network-toxics", "epic-key-rotation",
             "epic-key-rotation-wrong", "medplum-secret-rotation", "medplum-secret-rotation-wrong",
             "token-expiry-mid-paging", "medplum-quota", "epic-hourly-limit", "audit-mirror",
-            "emergency-shutdown"} <= names
+            "emergency-shutdown", "vendor-failover"} <= names
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
