@@ -13,6 +13,13 @@ of `reconciliation_runs` (`history()`), a `FHIR_RECONCILIATION` audit and a `Rec
 event. An enqueue that fails counts in `errors` and its message (the error's class name and the batch)
 goes in `errors`; the run goes on.
 
+With the consent store (`consents=`), a record whose patient has no active consent for its data class is
+found (it still counts as not synced or stale) but not enqueued: its job could only fail at the gate, and
+every such failure is a counted consent denial, so a nightly run would page 002 §8.4's P1 "> 5 denied
+consent validations per minute" for each patient who ever revoked (found by a held-back scenario,
+tests/data/held_back/maintenance-with-consent-revocation.yaml). Reading the consent here is no access
+attempt and is not counted; the gate still checks every job when it runs.
+
 `stats()` is `GET /fhir/admin/reconciliation/stats` (§6.3): per kind total, synced, notSynced, stale,
 with the 1 h stale window of §8.3's `holi_fhir_sync_stale` by default.
 """
@@ -27,9 +34,11 @@ from integrations.events import EventListener, ReconciliationCompleted, ignore_e
 from integrations.queue import JobQueue, JobSpec
 from integrations.sync.app_store import AppStore, sync_job_id
 from integrations.sync.audit import AuditTrail
+from integrations.sync.consent import ConsentStore
 from integrations.sync.database import from_ms, to_ms
 from integrations.sync.models import (
     AuditEventType,
+    ConsentState,
     ReconciliationResult,
     ReconciliationRun,
     RecordKind,
@@ -43,8 +52,9 @@ ALL_ORGS = "*"  # the audit event's organisation for a run over every organisati
 
 class Reconciler:
     def __init__(self, store: AppStore, queue: JobQueue, audit: AuditTrail, clock: Clock,
-                 listener: EventListener = ignore_event) -> None:
+                 listener: EventListener = ignore_event, *, consents: ConsentStore | None = None) -> None:
         self.store = store
+        self.consents = consents
         self.queue = queue
         self.audit = audit
         self._clock = clock
@@ -103,6 +113,9 @@ class Reconciler:
         while batch := fetch(after):
             found += len(batch)
             after = batch[-1].id
+            batch = [r for r in batch if self._consented(kind, r)]
+            if not batch:
+                continue
             specs = [JobSpec(kind.job_name, {"record_id": r.id, "org_id": r.org_id},
                              job_id=f"{sync_job_id(kind, r.id, r.updated_at)}:reconcile-{run_ms}") for r in batch]
             try:
@@ -113,6 +126,12 @@ class Reconciler:
                 continue
             counts["enqueued"] += len(batch)
         return found
+
+    def _consented(self, kind: RecordKind, record: SyncRecord) -> bool:
+        if self.consents is None:
+            return True
+        consent = self.consents.get(record.patient_token, record.org_id)
+        return consent is not None and consent.state is ConsentState.ACTIVE and kind.data_class in consent.data_classes
 
     def stats(self, org_id: str | None = None, stale_window_s: float = 3600.0) -> SyncStats:
         return SyncStats(encounters=self.store.counts(RecordKind.ENCOUNTER, org_id, stale_window_s),

@@ -177,7 +177,7 @@ async def sync_lab(*, seed: int = 3, queue_options: QueueOptions | None = None, 
     lab = SyncLab(clock=clock, simulator=simulator, client=client, admin=admin, db=db, queue=queue,
                   consents=consents, gate=gate, audit=audit, store=app_store,
                   sync=SyncService(app_store, gate, audit, client.connector, clock, listen),
-                  reconciler=Reconciler(app_store, queue, audit, clock, listen),
+                  reconciler=Reconciler(app_store, queue, audit, clock, listen, consents=consents),
                   ingress=Ingress(app_store, audit, clock),
                   exporter=Exporter(app_store, gate, audit, client.connector, clock), recorder=recorder,
                   log=log, taps=taps)

@@ -5,7 +5,7 @@ and reported in the runbook's shapes."""
 from __future__ import annotations
 
 from harness.clock import run_virtual
-from integrations.events import ReconciliationCompleted
+from integrations.events import ConsentChecked, ReconciliationCompleted
 from integrations.queue import JobState, QueueOptions
 from integrations.sync import AuditEventType, ReconciliationResult, RecordKind
 from tests.integrations.sync.support import ORG, OTHER_ORG, SyncLab, assert_no_phi, encounter, observation, sync_lab
@@ -139,5 +139,29 @@ def test_ingested_records_are_never_reconciled() -> None:
             assert result.observations.to_json() == {"total": 0, "notSynced": 0, "stale": 0, "enqueued": 0,
                                                      "errors": 0}
             assert (await lab.queue.stats()).waiting == 0
+
+    run_virtual(main)
+
+
+def test_records_of_a_patient_without_consent_are_found_but_not_enqueued() -> None:
+    """A revoked patient's never-synced records stay unsynced (the runbook's count says so) but get no job: its
+    job could only fail at the gate, a counted denial each, and a nightly run would page 002 §8.4's P1."""
+
+    async def main() -> None:
+        async with sync_lab(enqueue=False) as lab:
+            lab.patient("pt_keeps")
+            lab.patient("pt_revokes")
+            for token in ("pt_keeps", "pt_revokes"):
+                await lab.store.create_encounter(ORG, token, encounter())
+                await lab.store.create_observation(ORG, token, observation())
+            lab.consents.revoke("pt_revokes", ORG)
+            checks_before = len(lab.of(ConsentChecked))
+            result = await lab.reconciler.run(org_id=ORG)
+            assert result.encounters.to_json() == {"total": 2, "notSynced": 2, "stale": 0, "enqueued": 1, "errors": 0}
+            assert result.observations.enqueued == 1
+            assert len(lab.of(ConsentChecked)) == checks_before  # reading consent here is no access attempt
+            await lab.drain()
+            assert lab.gate.counts().denied == 0
+            assert len(lab.medplum("Encounter")) == 1
 
     run_virtual(main)
