@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.checks.result import CheckResult
 
@@ -21,6 +23,15 @@ class ScenarioSummary(BaseModel):
     operations: int
     operations_failed: int
     checks: list[CheckResult]
+    sha256: str | None = Field(default=None, description="the scenario file's SHA-256 when it was run (older "
+                               "reports have none); `ehrlab replay` refuses a file that changed since")
+    seed: int | None = Field(default=None, description="this scenario's seed (scenarios of one run may differ: "
+                             "--seed, else the file's seed:, else 1); older reports have none")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a scenario file's bytes, as summary.json records it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class RunSummary(BaseModel):

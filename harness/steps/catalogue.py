@@ -14,6 +14,8 @@ change, as typed models (a union on `action`). `harness.steps.driver` carries th
 | `drift`             | a seeded patient is changed behind the integration's back           | 002 §7.2 |
 |                     | (`touch`: new version, same content; `shift_last_updated`)           |         |
 | `breaker`           | an operator forces the integration's breaker `open`, or `reset`s it | 000 §8  |
+| `manual`            | a person does what the lab cannot (`instruction`): a game day waits | 001     |
+|                     | for Enter (up to `timeout`); CI and virtual runs journal it skipped  |         |
 
 On the sync pipeline (`setup.sync`; `harness.pipeline`): `pause_queue` / `resume_queue` (002 §7.3),
 `revoke_consent` / `grant_consent` (002 §3.1), `reconcile` (002 §2.4), `crash_worker` / `start_worker`
@@ -218,6 +220,20 @@ class MirrorAudit(PipelineStep):
     action: Literal["mirror_audit"]
 
 
+class Manual(StepBase):
+    """A step only a person can take (check a vendor's status page, call the on-call): in a game day
+    (`ehrlab run --mode real --gameday`) the timeline pauses, the instruction is printed, and the run goes on
+    when the operator presses Enter or after `timeout` of scenario time; elsewhere (CI, virtual) it is
+    journaled as skipped at once, so the same file runs unattended."""
+
+    action: Literal["manual"]
+    instruction: str = Field(min_length=1, max_length=500, description="what the operator is asked to do")
+    timeout: Duration = Field(default=600.0, gt=0, description="how long a game day waits for the operator")
+
+    def params(self) -> dict[str, Scalar]:
+        return {"instruction": self.instruction}
+
+
 PIPELINE_STEPS = (PauseQueue, ResumeQueue, RevokeConsent, GrantConsent, Reconcile, CrashWorker, StartWorker,
                   RetryFailedJobs, MirrorAudit)
 FLAG_STEPS = (SetFlag, EmergencyShutdown, StagedRecovery)
@@ -225,6 +241,6 @@ FLAG_STEPS = (SetFlag, EmergencyShutdown, StagedRecovery)
 Step = Annotated[
     AddCredential | DeployCredential | RevokeCredential | RetireCredential | ExpireTokens | SetRateLimit | Drift
     | BreakerCommand | PauseQueue | ResumeQueue | RevokeConsent | GrantConsent | Reconcile | CrashWorker | StartWorker
-    | SetFlag | EmergencyShutdown | StagedRecovery | RetryFailedJobs | MirrorAudit,
+    | SetFlag | EmergencyShutdown | StagedRecovery | RetryFailedJobs | MirrorAudit | Manual,
     Field(discriminator="action"),
 ]

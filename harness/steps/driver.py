@@ -8,6 +8,10 @@ would otherwise describe a run that did not happen.
 New credentials are drawn from the run's seeded RNG (`steps.<vendor>` stream), so a replay rotates to the
 same secret or key; for Epic the new credential is an ES384 key (derived from RNG material, as
 `LabSecrets.generate` does) whose public half the vendor registers in the client's JWKS.
+
+A `manual` step waits for the operator only in a game day (`gameday=True`; `harness.steps.operator`), and
+the time it waited is added to `paused_s`, by which the runner shifts the rest of the timeline: the scenario
+pauses. Otherwise it is journaled as skipped at once, and `paused_s` stays 0 (a virtual run is unchanged).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from harness.steps.catalogue import (
     EmergencyShutdown,
     ExpireTokens,
     GrantConsent,
+    Manual,
     MirrorAudit,
     PauseQueue,
     Reconcile,
@@ -40,12 +45,14 @@ from harness.steps.catalogue import (
     RetryFailedJobs,
     RevokeConsent,
     RevokeCredential,
+    Scalar,
     SetFlag,
     SetRateLimit,
     StagedRecovery,
     StartWorker,
     Step,
 )
+from harness.steps.operator import OperatorConsole
 from harness.vendors import VENDORS
 from integrations.fhir.credentials import ClientCredentials, Credential, SigningKeyCredentials, StaticCredentials
 from integrations.resilience.errors import UnknownFeatureFlag
@@ -66,13 +73,22 @@ class _Rotation:
 
 
 class StepDriver:
-    def __init__(self, lab: Lab, journal: Journal, sources: RandomSource) -> None:
+    def __init__(self, lab: Lab, journal: Journal, sources: RandomSource, *, gameday: bool = False,
+                 console: OperatorConsole | None = None) -> None:
         self._lab = lab
         self._journal = journal
         self._sources = sources
         self._rotations: dict[str, _Rotation] = {}
+        self._gameday = gameday
+        self._console = console
+        self.paused_s = 0.0  # scenario seconds the timeline waited for the operator (manual steps)
 
     async def run(self, step_id: str, step: Step) -> None:
+        if isinstance(step, Manual):
+            params = await self._manual(step_id, step)  # done when the operator answered (or the wait ended)
+            self._journal.add(StepDone(t=self._journal.elapsed(), step_id=step_id, action=step.action,
+                                       vendor=step.vendor, params=params))
+            return
         vendor = self._lab.vendor(step.vendor)
         try:
             await self._dispatch(vendor, step)
@@ -84,6 +100,16 @@ class StepDriver:
             raise LabError(f"could not carry out step {step_id} ({step.label()}): {error}") from exc
         self._journal.add(StepDone(t=self._journal.elapsed(), step_id=step_id, action=step.action,
                                    vendor=step.vendor, params=step.params()))
+
+    async def _manual(self, step_id: str, step: Manual) -> dict[str, Scalar]:
+        if not self._gameday:
+            return {**step.params(), "waited_s": 0.0, "confirmed": False, "skipped": True}
+        if self._console is None:
+            self._console = OperatorConsole()
+        answer = await self._console.ask(step_id, step.vendor, step.instruction, step.timeout, self._lab.clock)
+        self.paused_s += answer.waited_s
+        return {**step.params(), "waited_s": answer.waited_s, "confirmed": answer.confirmed,
+                "timed_out": answer.outcome == "timed_out"}
 
     async def _dispatch(self, vendor: VendorRuntime, step: Step) -> None:
         if isinstance(step, PIPELINE_STEPS):
