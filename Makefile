@@ -26,11 +26,8 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n auto
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
-	$(BIN)/python benchmarks/simulator_throughput.py
-	$(BIN)/python benchmarks/proxy_throughput.py
-	$(BIN)/python benchmarks/queue_throughput.py
+bench: $(STAMP)  # every benchmark in one run, one table of ratios (a few minutes)
+	$(BIN)/python benchmarks/run_all.py --all
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

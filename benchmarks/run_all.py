@@ -1,6 +1,10 @@
 """Benchmarks: ratios against a baseline measured in the same run (the machines are shared and noisy).
 
     .venv/bin/python benchmarks/run_all.py [--repeat 3]
+    .venv/bin/python benchmarks/run_all.py --all [--quick]    # `make bench`: every benchmark, one table
+
+`--all` adds, in the same run, everything in `benchmarks/suite.py` (scenario-library compression,
+simulator vs bare Starlette, proxy vs direct, queue drain per store, locust workers) and prints one table.
 
 Baseline: an authenticated FHIR read sent straight through httpx to the in-process simulator (the
 floor any virtual-mode request pays). Measured against it, best of `--repeat`:
@@ -118,6 +122,8 @@ def scenario_per_op(name: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--all", action="store_true", help="run every benchmark and print one table of ratios")
+    parser.add_argument("--quick", action="store_true", help="with --all: shorter phases (noisier figures)")
     args = parser.parse_args()
     random.seed(0)
     base = best(args.repeat, baseline_read)
@@ -131,6 +137,22 @@ def main() -> None:
                      f"{compression:,.0f}x faster than real time"))
     real = best(args.repeat, real_read)
     rows.append(("raw read over loopback sockets (real mode)", real, real / base, ""))
+    if args.all:
+        import platform
+        import sys
+
+        sys.path.insert(0, str(REPO))  # benchmarks/ is a folder of scripts: import its sibling as a namespace package
+
+        from benchmarks.suite import Row, run_everything, table
+
+        combined = [Row("in-process", label, f"{seconds * 1e6:,.0f} us/call",
+                        "" if ratio == 1.0 else f"raw read {base * 1e6:,.0f} us", note or f"{ratio:.2f}x")
+                    for label, seconds, ratio, note in rows]
+        combined += run_everything(quick=args.quick)
+        print(f"ehrlab benchmarks ({platform.python_implementation()} {platform.python_version()}; ratios against "
+              "baselines measured in the same run)")
+        print(table(combined))
+        return
     print(f"{'measure':<45} {'per call':>10} {'vs baseline':>12}  note")
     for label, seconds, ratio, note in rows:
         print(f"{label:<45} {seconds * 1e6:>8.0f}us {ratio:>11.2f}x  {note}")

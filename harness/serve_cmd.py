@@ -5,6 +5,10 @@ path of a private JWK written mode 0600 to a temporary folder removed on exit) a
 then serves until interrupted. The seed decides the synthetic data and the credentials; by
 default it is drawn at random and printed, so a session can be served again identically with
 `--seed`.
+
+Loopback only, unless the caller opts in to every interface (`--host 0.0.0.0` with `--allow-any-host`,
+or `EHRLAB_CONTAINER=1` in the environment): inside a container the simulator must be reachable from
+the container network (docker-compose.yml), and that namespace is the container's own.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,14 @@ from harness.errors import UsageError
 from harness.rng import RandomSource
 from harness.vendors import VENDORS, LabSecrets
 from simulators.server import serve
+
+#: Set to 1 inside a container (docker-compose.yml) to allow `--host 0.0.0.0`, as `--allow-any-host` does.
+CONTAINER_ENV = "EHRLAB_CONTAINER"
+
+
+def any_host_allowed(flag: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """True when binding every interface was asked for explicitly: the flag, or `EHRLAB_CONTAINER=1`."""
+    return flag or (os.environ if environ is None else environ).get(CONTAINER_ENV, "").strip() == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +89,8 @@ def describe(served: list[Served], seed: int) -> str:
 
 
 async def serve_vendors(names: list[str], *, host: str, port: int, seed: int, patients: int,
-                        ready: asyncio.Event | None = None, out: list[Served] | None = None) -> None:
+                        ready: asyncio.Event | None = None, out: list[Served] | None = None,
+                        any_host: bool = False) -> None:
     """Serve until cancelled; `ready` is set once every simulator listens (for tests and tools)."""
     clock = RealClock()
     sources = RandomSource(seed)
@@ -90,7 +104,7 @@ async def serve_vendors(names: list[str], *, host: str, port: int, seed: int, pa
             simulator.seed_patients(patients)
             try:
                 base_url = await stack.enter_async_context(serve(simulator.app, host=host,
-                                                                 port=port + i if port else 0))
+                                                                 port=port + i if port else 0, any_host=any_host))
             except (OSError, ValueError) as exc:
                 raise UsageError(f"cannot serve {name} on {host}:{port + i if port else 0}: {exc}") from None
             key_file = write_private_jwk(key_dir, name, secrets) if name == "epic" else None
@@ -101,12 +115,14 @@ async def serve_vendors(names: list[str], *, host: str, port: int, seed: int, pa
         await asyncio.Event().wait()
 
 
-def run(names: list[str], *, host: str, port: int, seed: int | None, patients: int) -> int:
+def run(names: list[str], *, host: str, port: int, seed: int | None, patients: int,
+        allow_any_host: bool = False) -> int:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)
     try:
-        asyncio.run(serve_vendors(resolve_vendors(names), host=host, port=port, seed=chosen, patients=patients))
+        asyncio.run(serve_vendors(resolve_vendors(names), host=host, port=port, seed=chosen, patients=patients,
+                                  any_host=any_host_allowed(allow_any_host)))
     except KeyboardInterrupt:
         print("stopped")
     return 0

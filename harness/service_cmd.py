@@ -12,6 +12,13 @@ The seed decides the simulator's data and credentials (printed, so a session can
 anyone could recompute from a printed seed would be none. `--db PATH` keeps the application database at
 PATH and the queue beside it (PATH + "-queue"); by default both live in a temporary folder removed on exit.
 
+`--medplum-url URL` uses a Medplum simulator already running there (`ehrlab serve medplum --seed N`, possibly
+behind a Toxiproxy proxy) instead of starting one: the same `--seed` gives the same credentials, since both
+derive them with `LabSecrets.generate` from the seed's `secrets.medplum` stream. Loopback only, unless every
+interface is asked for explicitly (`--host 0.0.0.0` with `--allow-any-host` or `EHRLAB_CONTAINER=1`, as
+`ehrlab serve`): docker-compose.yml runs the service in its own container. `--redis URL` puts the job queue
+on Redis (`RedisStore`, for multi-process deployments) instead of the SQLite file beside the database.
+
 `wire_service` is the one wiring path: the command uses it with the real clock and sockets, the tests
 with the virtual clock and the in-process transport.
 """
@@ -34,10 +41,12 @@ from fastapi import FastAPI
 from harness.clock import RealClock
 from harness.errors import UsageError
 from harness.rng import RandomSource
+from harness.serve_cmd import CONTAINER_ENV, any_host_allowed
 from harness.vendors import VENDORS, LabSecrets, VendorClient
 from integrations.clock import Clock
 from integrations.events import EventListener, IntegrationEvent, ignore_event
-from integrations.queue import JobQueue, SqliteStore, Worker, WorkerOptions
+from integrations.queue import JobQueue, JobStore, SqliteStore, Worker, WorkerOptions
+from integrations.queue.redis_store import RedisStore
 from integrations.resilience import FeatureFlags, ProviderMonitor, ResilientFhirClient, search_probe, write_flag
 from integrations.service import ApiClient, ServiceComponents, ServiceConfig, ServiceMetrics, create_service, fan_out
 from integrations.sync import (
@@ -101,7 +110,8 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
                        transport: httpx.AsyncBaseTransport, db_path: Path, service_secrets: ServiceSecrets,
                        listener: EventListener = ignore_event, start_worker: bool = True,
                        start_monitor: bool = True, worker_options: WorkerOptions | None = None,
-                       keep_events: bool = False, vendor_client: VendorClient | None = None) -> AsyncIterator[Wired]:
+                       keep_events: bool = False, vendor_client: VendorClient | None = None,
+                       redis_url: str | None = None) -> AsyncIterator[Wired]:
     """Build and start everything (inside the running loop); stop and close it all on exit.
 
     `vendor_client`: Medplum's client when the caller already has one (the lab's, so one breaker and one token
@@ -119,7 +129,9 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
         monitor = ProviderMonitor(VENDOR, clock, breaker=vendor_client.breaker, probe=search_probe(connector),
                                   listener=listen)
         client = ResilientFhirClient(connector, clock=clock, flags=flags, monitor=monitor, listener=listen)
-        queue = JobQueue(SqliteStore(db_path.with_name(db_path.name + "-queue"), QUEUE), clock, listener=listen)
+        job_store: JobStore = (RedisStore.connect(redis_url, QUEUE) if redis_url is not None
+                               else SqliteStore(db_path.with_name(db_path.name + "-queue"), QUEUE))
+        queue = JobQueue(job_store, clock, listener=listen)
         stack.push_async_callback(queue.close)
         db = AppDatabase(db_path, clock)
         stack.callback(db.close)
@@ -132,7 +144,8 @@ async def wire_service(*, clock: Clock, sources: RandomSource, medplum_url: str,
         sync = SyncService(store, gate, audit, connector, clock, listen)
         components = ServiceComponents(
             clock=clock, queue=queue, flags=flags, metrics=metrics, providers={VENDOR: client}, database=db,
-            store=store, consent=gate, audit=audit, reconciler=Reconciler(store, queue, audit, clock, listen),
+            store=store, consent=gate, audit=audit,
+            reconciler=Reconciler(store, queue, audit, clock, listen, consents=consents),
             ingress=Ingress(store, audit, clock), exporter=Exporter(store, gate, audit, connector, clock),
             audit_mirror=AuditMirror(db, connector, clock, listen, audit=audit))
         config = service_secrets.config()
@@ -189,7 +202,8 @@ def describe(*, service_url: str, medplum_url: str, seed: int, service_secrets: 
 
 
 async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
-                        ready: asyncio.Event | None = None) -> None:
+                        ready: asyncio.Event | None = None, medplum_url: str | None = None,
+                        any_host: bool = False, redis_url: str | None = None) -> None:
     """Serve until cancelled."""
     clock = RealClock()
     sources = RandomSource(seed)
@@ -200,15 +214,16 @@ async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
         else:
             db_path = db
         lab_secrets = LabSecrets.generate(VENDOR, sources.stream(f"secrets.{VENDOR}"))
-        simulator = VENDORS[VENDOR].simulator(clock, sources.stream(f"simulator.{VENDOR}"), lab_secrets)
-        simulator.seed_patients(5)
-        medplum_url = await stack.enter_async_context(serve(simulator.app, host=host, port=0))
+        if medplum_url is None:
+            simulator = VENDORS[VENDOR].simulator(clock, sources.stream(f"simulator.{VENDOR}"), lab_secrets)
+            simulator.seed_patients(5)
+            medplum_url = await stack.enter_async_context(serve(simulator.app, port=0))  # loopback, always
         transport = await stack.enter_async_context(httpx.AsyncHTTPTransport())
         wired = await stack.enter_async_context(wire_service(
             clock=clock, sources=sources, medplum_url=medplum_url, lab_secrets=lab_secrets, transport=transport,
-            db_path=db_path, service_secrets=service_secrets))
+            db_path=db_path, service_secrets=service_secrets, redis_url=redis_url))
         try:
-            service_url = await stack.enter_async_context(serve(wired.app, host=host, port=port))
+            service_url = await stack.enter_async_context(serve(wired.app, host=host, port=port, any_host=any_host))
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot serve on {host}:{port}: {exc}") from None
         patients = await seed_demo(wired, sources.stream("service.demo"))
@@ -226,16 +241,37 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def run(*, host: str, port: int, seed: int | None, db: Path | None) -> int:
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def run(*, host: str, port: int, seed: int | None, db: Path | None, medplum_url: str | None = None,
+        allow_any_host: bool = False, redis_url: str | None = None) -> int:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
-    if not _is_loopback(host):
-        raise UsageError(f"--host {host!r}: the service binds a loopback address only")
+    any_host = any_host_allowed(allow_any_host)
+    if not (_is_loopback(host) or (any_host and _is_unspecified(host))):
+        raise UsageError(f"--host {host!r}: the service binds a loopback address only "
+                         f"(0.0.0.0 with --allow-any-host or {CONTAINER_ENV}=1)")
+    if medplum_url is not None:
+        try:
+            parsed = httpx.URL(medplum_url)
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise UsageError(f"--medplum-url must be a URL like http://medplum:8000, not {medplum_url!r}")
+        medplum_url = medplum_url.rstrip("/")
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
+        raise UsageError(f"--redis must be a URL like redis://redis:6379/0, not {redis_url!r}")
     if db is not None and (db.is_dir() or not db.parent.is_dir()):
         raise UsageError(f"--db {db}: must be a file path in an existing directory")
     chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)
     try:
-        asyncio.run(serve_service(host=host, port=port, seed=chosen, db=db))
+        asyncio.run(serve_service(host=host, port=port, seed=chosen, db=db, medplum_url=medplum_url,
+                                  any_host=any_host, redis_url=redis_url))
     except KeyboardInterrupt:
         print("stopped")
     return 0

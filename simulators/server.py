@@ -81,13 +81,14 @@ class _EmbeddedServer(uvicorn.Server):
             self.ready.set_result(None)
 
 
-def _loopback_socket(host: str, port: int) -> socket.socket:
+def _loopback_socket(host: str, port: int, *, any_host: bool = False) -> socket.socket:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"serve() binds a loopback IP address only, not {host!r}") from None
-    if not address.is_loopback:
-        raise ValueError(f"serve() binds a loopback IP address only, not {host!r}")
+    if not (address.is_loopback or (any_host and address.is_unspecified)):
+        allowed = "a loopback IP address, or 0.0.0.0 / :: when allowed" if any_host else "a loopback IP address only"
+        raise ValueError(f"serve() binds {allowed}, not {host!r}")
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the listening
     # socket says it is TCP; without it h11's separate header and body writes meet Nagle's algorithm and
@@ -103,9 +104,15 @@ def _loopback_socket(host: str, port: int) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve `app` on `host:port` (loopback only; port 0 = ephemeral) and yield its base URL."""
-    sock = _loopback_socket(host, port)
+async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, any_host: bool = False
+                ) -> AsyncIterator[str]:
+    """Serve `app` on `host:port` (loopback only; port 0 = ephemeral) and yield its base URL.
+
+    `any_host=True` also accepts the unspecified address (0.0.0.0 or ::): every interface, which a
+    container needs so that its neighbours on the container network reach it. Only callers given an
+    explicit opt-in (`--allow-any-host`, `EHRLAB_CONTAINER=1`) pass it; the yielded URL then names
+    loopback, where the server is also reachable."""
+    sock = _loopback_socket(host, port, any_host=any_host)
     try:
         config = uvicorn.Config(
             _DropConnection(app), interface="asgi3", http="h11", ws="none", lifespan="off",
@@ -120,6 +127,8 @@ async def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
                 await serving  # startup failed: raise its error
                 raise RuntimeError("uvicorn exited before it started serving")
             bound_host, bound_port = sock.getsockname()[:2]
+            if ipaddress.ip_address(bound_host).is_unspecified:
+                bound_host = "127.0.0.1" if ipaddress.ip_address(bound_host).version == 4 else "::1"
             netloc = f"[{bound_host}]" if ":" in bound_host else bound_host
             yield f"http://{netloc}:{bound_port}"
         finally:
