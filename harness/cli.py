@@ -2,12 +2,14 @@
 the fault proxy.
 
     ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
-                       [--only TAG]... [--skip TAG]...
+                       [--only TAG]... [--skip TAG]... [--gameday] [--allow-remote]
+    ehrlab replay REPORT_DIR [--mode virtual|real] [--force] [--report-dir DIR] [--quiet]
     ehrlab validate PATH...
     ehrlab list [PATH...] [--only TAG]... [--skip TAG]...
     ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
     ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
+    ehrlab load PROFILE [--users N] [--spawn-rate R] [--run-time 30s] [--workers N] [--fault-scenario FILE] ...
 
 Exit codes: 0 every check passed; 1 a check failed (or the lab failed); 2 bad usage or an invalid
 scenario file (one line on stderr naming the file, line and field; nothing is run).
@@ -25,11 +27,12 @@ from pathlib import Path
 
 from harness.clock import RealClock
 from harness.errors import HarnessError, UsageError
+from harness.gameday import GameDayConsole, check_run_targets
 from harness.hooks import RunHooks
 from harness.journal import BreakerEvent, Event, FaultFailed, FaultStarted, FaultStopped, TokenFailedEvent
-from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.models import RunSummary, file_sha256
 from harness.report.writers import verdict_table, write_run
-from harness.runner import ScenarioRun, run_scenario
+from harness.runner import run_scenario, summarize
 from harness.scenario import Scenario
 from harness.scenario.select import describe, load_all, select
 
@@ -59,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only scenarios with this tag (repeatable: any of them)")
     run.add_argument("--skip", action="append", default=[], metavar="TAG",
                      help="leave out scenarios with this tag (repeatable; wins over --only)")
+    run.add_argument("--gameday", action="store_true",
+                     help="real mode: print each step as it happens, pause at manual steps for the operator "
+                          "(Enter), print the incident report's path at the end")
+    run.add_argument("--allow-remote", action="store_true",
+                     help="real mode: allow a target outside loopback (a remote TOXIPROXY_URL)")
     validate = commands.add_parser("validate", help="check scenario files without running them (exit 0 or 2)")
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
     listing = commands.add_parser("list", help="list scenarios: name, duration, vendors, tags, file")
@@ -73,16 +81,36 @@ def _parser() -> argparse.ArgumentParser:
                        help="port of the first simulator, the next ones count up (default: ephemeral ports)")
     serve.add_argument("--seed", type=int, default=None, help="seed for data and credentials (default: random)")
     serve.add_argument("--patients", type=int, default=20, help="synthetic patients per simulator (default 20)")
+    serve.add_argument("--allow-any-host", action="store_true",
+                       help="allow --host 0.0.0.0 (every interface: inside a container; also EHRLAB_CONTAINER=1)")
     service = commands.add_parser("service", help="serve the integration service against a Medplum simulator")
     service.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     service.add_argument("--port", type=int, default=0, help="the service's port (default: an ephemeral port)")
     service.add_argument("--seed", type=int, default=None, help="seed for the simulator's data (default: random)")
     service.add_argument("--db", type=Path, default=None,
                          help="the application database file (default: a temporary one, removed on exit)")
+    service.add_argument("--medplum-url", default=None, metavar="URL",
+                         help="use the Medplum simulator already served at URL (same --seed) instead of starting one")
+    service.add_argument("--redis", default=None, metavar="URL",
+                         help="keep the job queue on Redis at URL (redis://host:6379/0) instead of SQLite")
+    service.add_argument("--allow-any-host", action="store_true",
+                         help="allow --host 0.0.0.0 (every interface: inside a container; also EHRLAB_CONTAINER=1)")
     commands.add_parser("proxy", help="run the Toxiproxy-compatible fault proxy (see `ehrlab proxy --help`)",
                         add_help=False)
     report = commands.add_parser("report", help="re-render a run's reports from its summary.json and journal.jsonl")
     report.add_argument("report_dir", type=Path, metavar="REPORT_DIR", help="a run's directory, e.g. reports/latest")
+    replay = commands.add_parser("replay", help="re-run a report's scenarios with its seed and mode; compare journals")
+    replay.add_argument("report_dir", type=Path, metavar="REPORT_DIR", help="a run's directory, e.g. reports/latest")
+    replay.add_argument("--mode", choices=["virtual", "real"], default=None,
+                        help="re-run in this mode (default: virtual; only a virtual run can be compared byte "
+                             "for byte)")
+    replay.add_argument("--force", action="store_true", help="re-run even if a scenario file changed since the run")
+    replay.add_argument("--report-dir", dest="out_dir", type=Path, default=None, metavar="DIR",
+                        help="where the new run is written (default: REPORT_DIR's parent)")
+    replay.add_argument("--quiet", action="store_true", help="print only the verdict table and the comparison")
+    from harness.load.command import add_parser as add_load_parser
+
+    add_load_parser(commands)
     return parser
 
 
@@ -112,18 +140,6 @@ class _Timeline(RunHooks):
             print(f"  [{event.t:8.1f}s] {line}", file=self._out, flush=True)
 
 
-def _summarize(run: ScenarioRun) -> ScenarioSummary:
-    ops = run.journal.events
-    from harness.journal import OperationEvent
-
-    operations = [e for e in ops if isinstance(e, OperationEvent)]
-    return ScenarioSummary(
-        name=run.scenario.name, file=run.file.as_posix(), description=run.scenario.description,
-        runbook=run.scenario.runbook, verdict=run.verdict, duration_s=run.scenario.duration,
-        operations=len(operations), operations_failed=sum(1 for o in operations if not o.ok), checks=run.checks,
-    )
-
-
 def _run_id(report_dir: Path, mode: str, seed: int) -> str:
     stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{mode}-seed{seed}"
@@ -146,18 +162,21 @@ def _replay(files: Sequence[Path], args: argparse.Namespace) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UsageError("--time-scale must be positive")
+    check_run_targets(args.mode, gameday=args.gameday, allow_remote=args.allow_remote)  # before any connection
     scenarios = select(load_all(args.paths), args.only, args.skip)  # validate everything before running anything
     files = [f for f, _ in scenarios]
-    hooks = RunHooks() if args.quiet or args.mode == "virtual" else _Timeline()
+    digests = {f: file_sha256(f) for f in files}  # as loaded: `ehrlab replay` refuses a file changed since
+    hooks = (GameDayConsole(time_scale=args.time_scale) if args.gameday
+             else RunHooks() if args.quiet or args.mode == "virtual" else _Timeline())
     runs = []
     for file, scenario in scenarios:
         seed = args.seed if args.seed is not None else (scenario.seed if scenario.seed is not None else DEFAULT_SEED)
         runs.append(run_scenario(scenario, file=file, mode=args.mode, seed=seed, time_scale=args.time_scale,
-                                 hooks=hooks))
+                                 hooks=hooks, gameday=args.gameday))
     run_seed = args.seed if args.seed is not None else runs[0].seed
     report_dir: Path = args.report_dir
     run_id = _run_id(report_dir, args.mode, run_seed)
-    summaries = [_summarize(r) for r in runs]
+    summaries = [summarize(r, digests[r.file]) for r in runs]
     summary = RunSummary(
         run_id=run_id, started_at=run_id.split("-")[0], seed=run_seed, mode=args.mode, time_scale=args.time_scale,
         verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
@@ -168,6 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(verdict_table(summaries))
     print(f"\n{summary.verdict.upper()}: report in {report_dir / run_id} (also {report_dir / 'latest'})")
     print(f"replay: {summary.replay}")
+    if args.gameday:
+        print(f"incident report: {report_dir / run_id / 'incident.md'}")
     return 0 if summary.verdict == "pass" else 1
 
 
@@ -212,15 +233,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness import serve_cmd
 
             return serve_cmd.run(args.vendors, host=args.host, port=args.port, seed=args.seed,
-                                 patients=args.patients)
+                                 patients=args.patients, allow_any_host=args.allow_any_host)
         if args.command == "service":
             from harness import service_cmd
 
-            return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db)
+            return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db,
+                                   medplum_url=args.medplum_url, allow_any_host=args.allow_any_host,
+                                   redis_url=args.redis)
+        if args.command == "load":
+            from harness.load import command as load_command
+
+            return load_command.run(args)
         if args.command == "report":
             from harness import report_cmd
 
             return report_cmd.run(args.report_dir)
+        if args.command == "replay":
+            from harness import replay_cmd
+
+            return replay_cmd.run(args.report_dir, mode=args.mode, force=args.force, out_dir=args.out_dir,
+                                  quiet=args.quiet)
         if args.command == "validate":
             return cmd_validate(args)
         if args.command == "list":

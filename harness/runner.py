@@ -29,6 +29,7 @@ from harness.journal import (
     integration_entry,
 )
 from harness.lab import Lab, Mode
+from harness.report.models import ScenarioSummary
 from harness.rng import RandomSource
 from harness.scenario.model import Scenario, WorkloadStream
 from harness.steps.catalogue import Step
@@ -215,6 +216,16 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
     run = ScenarioRun(scenario=scenario, file=file, mode=mode, seed=seed, journal=journal, checks=checks)
     hooks.scenario_finished(run)
     return run
+
+
+def summarize(run: ScenarioRun, sha256: str | None = None) -> ScenarioSummary:
+    """The run's entry in summary.json (`ehrlab run`, the pytest plugin)."""
+    operations = run.journal.of(OperationEvent)
+    return ScenarioSummary(
+        name=run.scenario.name, file=run.file.as_posix(), description=run.scenario.description,
+        runbook=run.scenario.runbook, verdict=run.verdict, duration_s=run.scenario.duration,
+        operations=len(operations), operations_failed=sum(1 for o in operations if not o.ok), checks=run.checks,
+        sha256=sha256, seed=run.seed)
 
 
 def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_scale: float = 1.0,

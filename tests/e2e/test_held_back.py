@@ -25,3 +25,6 @@ def test_held_back_scenarios_validate_and_pass(tmp_path: Path) -> None:
     assert result.code == 0, result.stdout + result.stderr
     for file in files:
         assert file.stem in result.stdout
+    summary = result.summary()
+    seeds = {s["name"]: s["seed"] for s in summary["scenarios"]}
+    assert seeds == {"cerner-outage-recovery": 7, "maintenance-with-consent-revocation": 11}  # each its own seed
