@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -34,3 +35,10 @@ def ehrlab(*args: str, report_dir: Path, env: dict[str, str] | None = None, time
     )
     latest = report_dir / "latest"
     return Result(proc.returncode, proc.stdout, proc.stderr, latest.resolve() if latest.exists() else None)
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child the test stops with SIGINT (Ctrl-C): a shell that starts the suite in the
+    background has SIGINT ignored, and an ignored signal stays ignored across exec, so the child would never
+    see the Ctrl-C and the test would hang instead of failing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

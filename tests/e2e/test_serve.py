@@ -13,13 +13,14 @@ from typing import IO
 import httpx
 import pytest
 
-from tests.e2e.helpers import REPO
+from tests.e2e.helpers import REPO, default_sigint
 
 
 @pytest.mark.real_network
 def test_serve_prints_working_urls_and_credentials_and_stops_on_ctrl_c() -> None:
     command = [sys.executable, "-m", "harness.cli", "serve", "medplum", "--seed", "3"]
-    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
         try:
             assert proc.stdout is not None
             text = _read_until(proc.stdout, "admin token")
@@ -73,7 +74,8 @@ def test_serve_rejects_bad_input_with_exit_2(args: list[str], message: str) -> N
 @pytest.mark.real_network
 def test_serve_all_gives_epic_users_a_private_key_they_alone_can_read() -> None:
     command = [sys.executable, "-m", "harness.cli", "serve", "all", "--seed", "4", "--patients", "2"]
-    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
         try:
             assert proc.stdout is not None
             text = ""

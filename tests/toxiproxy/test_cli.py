@@ -16,6 +16,7 @@ import pytest
 
 import simulators.toxiproxy as package
 from simulators.toxiproxy.cli import main
+from tests.e2e.helpers import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,8 @@ def test_serves_the_config_until_stopped(tmp_path: Path, stop: signal.Signals) -
     config = tmp_path / "proxies.json"
     config.write_text(json.dumps([{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}]))
     command = [sys.executable, "-m", "simulators.toxiproxy.cli", "--port", "0", "--config", str(config), "--seed", "9"]
-    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
         try:
             assert proc.stdout is not None
             banner = proc.stdout.readline()
@@ -77,7 +79,11 @@ def test_serves_the_config_until_stopped(tmp_path: Path, stop: signal.Signals) -
             assert proxies["db"]["enabled"] is True
         finally:
             proc.send_signal(stop)
-            _, stderr = proc.communicate(timeout=10)
+            try:
+                _, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
     assert proc.returncode == 0
     assert "Traceback" not in stderr
 

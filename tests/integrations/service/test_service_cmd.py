@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from harness.cli import main
-from tests.e2e.helpers import REPO
+from tests.e2e.helpers import REPO, default_sigint
 
 
 def _read_until(stream: IO[str], marker: str, limit: int = 40) -> str:
@@ -31,7 +31,8 @@ def _read_until(stream: IO[str], marker: str, limit: int = 40) -> str:
 def test_service_serves_health_and_guards_admin_with_the_printed_token(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     command = [sys.executable, "-m", "harness.cli", "service", "--seed", "3", "--db", str(db)]
-    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
         try:
             assert proc.stdout is not None
             text = _read_until(proc.stdout, "database")
