@@ -28,8 +28,9 @@ from pathlib import Path
 from harness.clock import RealClock
 from harness.errors import HarnessError, UsageError
 from harness.gameday import GameDayConsole, check_run_targets
+from harness.gameday import describe as describe_event
 from harness.hooks import RunHooks
-from harness.journal import BreakerEvent, Event, FaultFailed, FaultStarted, FaultStopped, TokenFailedEvent
+from harness.journal import Event
 from harness.report.models import RunSummary, file_sha256
 from harness.report.writers import verdict_table, write_run
 from harness.runner import run_scenario, summarize
@@ -124,18 +125,7 @@ class _Timeline(RunHooks):
         print(f"== {scenario.name} ({mode}, seed {seed}, {scenario.duration:g}s)", file=self._out, flush=True)
 
     def event(self, event: Event) -> None:
-        line = None
-        if isinstance(event, FaultStarted):
-            params = ", ".join(f"{k}={v}" for k, v in event.params.items())
-            line = f"fault {event.fault_id} START {event.fault} on {event.target} ({params})"
-        elif isinstance(event, FaultStopped):
-            line = f"fault {event.fault_id} STOP  {event.fault} on {event.target}"
-        elif isinstance(event, FaultFailed):
-            line = f"fault {event.fault_id} FAILED to {event.action}: {event.error}"
-        elif isinstance(event, BreakerEvent):
-            line = f"breaker {event.breaker}: {event.from_state} -> {event.to_state}"
-        elif isinstance(event, TokenFailedEvent):
-            line = f"token request to {event.vendor} failed: {event.error}"
+        line = describe_event(event)  # the game-day console's wording, without its wall clock and progress line
         if line:
             print(f"  [{event.t:8.1f}s] {line}", file=self._out, flush=True)
 

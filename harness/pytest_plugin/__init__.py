@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 import pytest
 
+from harness.pytest_plugin.containers import ehrlab_redis_url as ehrlab_redis_url  # a fixture: registered here
+
 if TYPE_CHECKING:
     from harness.pytest_plugin.loop import EhrlabLoop
     from harness.pytest_plugin.resources import IntegrationService, LabHandle, ServedSimulator, ToxiproxyServer
@@ -64,6 +66,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ehrlab-report-dir", type=Path, default=None,
                     help="write each scenario run's report (summary.json, junit.xml, report.html, "
                          "allure-results/, ...) under this directory")
+    group.addoption("--ehrlab-containers", action="store_true", default=False,
+                    help="start a real Toxiproxy and Redis in containers (testcontainers) for ehrlab_toxiproxy and "
+                         "ehrlab_redis_url; tests needing them skip where no Docker engine answers "
+                         "(also EHRLAB_CONTAINERS=1)")
     group.addoption("--ehrlab-time-scale", type=float, default=1.0,
                     help="real mode: run the scenario clock this many times faster than the wall (default 1)")
 
@@ -221,27 +227,30 @@ def ehrlab_allscripts(ehrlab_simulator: Callable[[str], ServedSimulator]) -> Ser
 
 
 @pytest.fixture
-def ehrlab_toxiproxy(ehrlab_seed: int) -> Iterator[ToxiproxyServer]:
+def ehrlab_toxiproxy(ehrlab_seed: int, request: pytest.FixtureRequest) -> Iterator[ToxiproxyServer]:
     """The Toxiproxy API, on the real clock in a thread of its own: the embedded Toxiproxy-compatible server on
-    127.0.0.1, or the Toxiproxy at TOXIPROXY_URL (then the proxies the test created are deleted after it)."""
+    127.0.0.1, the Toxiproxy at TOXIPROXY_URL (then the proxies the test created are deleted after it), or in
+    containers mode (`--ehrlab-containers`) a real Toxiproxy container."""
     from harness.lab import toxiproxy_url_from_env
+    from harness.pytest_plugin.containers import toxiproxy_container_url
     from harness.pytest_plugin.loop import EhrlabLoop
     from harness.pytest_plugin.resources import start_toxiproxy
 
-    external = toxiproxy_url_from_env(dict(os.environ))
-    loop = EhrlabLoop("real", ehrlab_seed)
-    try:
-        server = start_toxiproxy(loop, external)
-        before = server.proxy_names() if external else set()
+    with toxiproxy_container_url(request.config) as container_url:
+        external = container_url or toxiproxy_url_from_env(dict(os.environ))
+        loop = EhrlabLoop("real", ehrlab_seed)
         try:
-            yield server
+            server = start_toxiproxy(loop, external)
+            before = server.proxy_names() if external else set()
+            try:
+                yield server
+            finally:
+                if external:
+                    for name in sorted(server.proxy_names() - before):
+                        server.http.delete(f"/proxies/{name}")
+                server.http.close()
         finally:
-            if external:
-                for name in sorted(server.proxy_names() - before):
-                    server.http.delete(f"/proxies/{name}")
-            server.http.close()
-    finally:
-        loop.close()
+            loop.close()
 
 
 @pytest.fixture

@@ -148,3 +148,25 @@ def _allure_steps(directory: Path, test_name: str) -> list[str]:
                 pending.extend(step.get("steps", []))
             return names
     raise AssertionError(f"no Allure result for {test_name} in {directory}")
+
+
+CONTAINER_TESTS = """
+def test_toxiproxy(ehrlab_toxiproxy):
+    assert ehrlab_toxiproxy.http.get("/version").status_code == 200
+
+def test_redis(ehrlab_redis_url):
+    assert ehrlab_redis_url.startswith("redis://")
+"""
+
+
+def test_containers_mode_skips_with_the_reason_where_no_docker_engine_answers(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    _project(pytester, CONTAINER_TESTS)
+    result = pytester.runpytest("--ehrlab-containers", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*ehrlab containers mode*"])
+    plain = pytester.runpytest("-rs")  # without the mode: the embedded proxy, and a Redis only from REDIS_URL
+    plain.assert_outcomes(passed=1, skipped=1)
+    plain.stdout.fnmatch_lines(["*no Redis: set REDIS_URL, or run with --ehrlab-containers*"])
