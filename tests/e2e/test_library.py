@@ -38,7 +38,7 @@ def test_scenario_passes_in_virtual_mode(path: Path) -> None:
 
 @pytest.mark.real_network
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["medplum-down-queue"])  # the pipeline over sockets; the outage stories: test_real_mode
+@pytest.mark.parametrize("name", ["medplum-down-queue"])  # the pipeline over sockets (outages: test_real_mode)
 def test_scenario_passes_over_real_sockets(name: str) -> None:
     path = REPO / "scenarios" / f"{name}.yaml"
     run = run_scenario(load_scenario(path), file=path, mode="real", seed=3, time_scale=20)
