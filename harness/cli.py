@@ -28,13 +28,10 @@ from pathlib import Path
 from harness.clock import RealClock
 from harness.errors import HarnessError, UsageError
 from harness.gameday import GameDayConsole, check_run_targets
-from harness.gameday import describe as describe_event
 from harness.hooks import RunHooks
-from harness.journal import Event
 from harness.report.models import RunSummary, file_sha256
 from harness.report.writers import verdict_table, write_run
 from harness.runner import run_scenario, summarize
-from harness.scenario import Scenario
 from harness.scenario.select import describe, load_all, select
 
 DEFAULT_SEED = 1
@@ -115,21 +112,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Timeline(RunHooks):
-    """Prints what an operator follows during a game day: faults, breaker transitions, auth failures."""
-
-    def __init__(self, stream: object = None) -> None:
-        self._out = sys.stderr
-
-    def scenario_started(self, scenario: Scenario, mode: str, seed: int) -> None:
-        print(f"== {scenario.name} ({mode}, seed {seed}, {scenario.duration:g}s)", file=self._out, flush=True)
-
-    def event(self, event: Event) -> None:
-        line = describe_event(event)  # the game-day console's wording, without its wall clock and progress line
-        if line:
-            print(f"  [{event.t:8.1f}s] {line}", file=self._out, flush=True)
-
-
 def _run_id(report_dir: Path, mode: str, seed: int) -> str:
     stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{mode}-seed{seed}"
@@ -156,8 +138,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = select(load_all(args.paths), args.only, args.skip)  # validate everything before running anything
     files = [f for f, _ in scenarios]
     digests = {f: file_sha256(f) for f in files}  # as loaded: `ehrlab replay` refuses a file changed since
-    hooks = (GameDayConsole(time_scale=args.time_scale) if args.gameday
-             else RunHooks() if args.quiet or args.mode == "virtual" else _Timeline())
+    # Real mode shows the operator's console (steps as they happen, a progress line on a terminal); a game day
+    # adds manual steps and the incident report's path.
+    hooks = (RunHooks() if args.mode == "virtual" or (args.quiet and not args.gameday)
+             else GameDayConsole(time_scale=args.time_scale))
     runs = []
     for file, scenario in scenarios:
         seed = args.seed if args.seed is not None else (scenario.seed if scenario.seed is not None else DEFAULT_SEED)

@@ -118,7 +118,7 @@ def test_real_mode_prints_the_timeline_an_operator_follows(tmp_path: Path) -> No
     assert (summary["mode"], summary["time_scale"]) == ("real", 40.0)
     assert summary["replay"].endswith("--mode real --time-scale 40")
     timeline = result.stderr
-    assert "== short-outage (real, seed 1, 120s)" in timeline
+    assert "== short-outage (real, seed 1, 120s, 40x faster than the wall) started at" in timeline
     order = ["fault f1 START outage on medplum", "breaker medplum: CLOSED -> OPEN", "fault f1 STOP",
              "breaker medplum: OPEN -> HALF_OPEN", "breaker medplum: HALF_OPEN -> CLOSED"]
     positions = [timeline.index(line) for line in order]
