@@ -124,8 +124,10 @@ async def serve_load(config: LauncherConfig) -> None:
                 timeline.cancel()
                 await asyncio.gather(timeline, return_exceptions=True)
         finally:
-            await driver.stop_all()
-            _write(Path(config.report_dir, "faults.jsonl"), "".join(f"{line}\n" for line in journal.lines()))
+            try:
+                await driver.stop_all()
+            finally:  # the fault journal, fault.error included, even when a fault could not be stopped
+                _write(Path(config.report_dir, "faults.jsonl"), "".join(f"{line}\n" for line in journal.lines()))
 
 
 async def _start_service(stack: AsyncExitStack, lab: Lab, sources: RandomSource) -> dict[str, str]:
