@@ -19,9 +19,9 @@ class ClinicianReader(FastHttpUser):
 
     def on_start(self) -> None:
         self.fhir = common.env("EHRLAB_FHIR_PATH", "/fhir/R4")
-        self.patients = common.env_list("EHRLAB_PATIENT_IDS") or ["unknown"]
         self.headers = {"Authorization": f"Bearer {common.fetch_token(self.client)}",
                         "Accept": "application/fhir+json"}
+        self.patients = common.patient_ids(self.client, self.headers, self.fhir)
 
     @task(6)
     def read_patient(self) -> None:

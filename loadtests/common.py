@@ -5,8 +5,11 @@ Environment (printed by `ehrlab load`, or set by hand to point the locustfiles a
     EHRLAB_FHIR_URL        a simulator's base URL (http://127.0.0.1:PORT)
     EHRLAB_FHIR_PATH       its FHIR base path (/fhir/R4)
     EHRLAB_TOKEN_PATH      its token path (/oauth2/token)
-    EHRLAB_CLIENT_ID / EHRLAB_CLIENT_SECRET   client credentials (HTTP Basic, client_credentials grant)
-    EHRLAB_PATIENT_IDS     comma list of patient ids seeded in the simulator
+    EHRLAB_CLIENT_ID / EHRLAB_CLIENT_SECRET   client credentials (HTTP Basic, client_credentials grant); or
+    EHRLAB_SEED (+ EHRLAB_VENDOR, default medplum)   the seed `ehrlab serve --seed N` was started with: the
+                           credentials are derived from it as the lab derives them (docker-compose.yml)
+    EHRLAB_PATIENT_IDS     comma list of patient ids seeded in the simulator; unset, each process looks
+                           them up once (a `Patient?_count=50` search)
     EHRLAB_SERVICE_URL     the integration service's base URL
     EHRLAB_SERVICE_API_KEY / EHRLAB_SERVICE_ORG / EHRLAB_SERVICE_OPERATOR_TOKEN / EHRLAB_SERVICE_PATIENTS
     EHRLAB_SAMPLES         (optional) a JSONL file the master writes one stats sample to every second
@@ -49,10 +52,47 @@ def basic_auth(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
+_derived: tuple[str, str] | None = None
+_patients: list[str] = []
+
+
+def credentials() -> tuple[str, str]:
+    """(client id, secret): from EHRLAB_CLIENT_ID/SECRET, else derived from EHRLAB_SEED the way `ehrlab serve`
+    derives them (`LabSecrets.generate` on the seed's `secrets.<vendor>` stream), once per process."""
+    global _derived
+    client_id, secret = os.environ.get("EHRLAB_CLIENT_ID", ""), os.environ.get("EHRLAB_CLIENT_SECRET", "")
+    if client_id and secret:
+        return client_id, secret
+    if _derived is None:
+        from harness.rng import RandomSource
+        from harness.vendors import LabSecrets
+
+        vendor = os.environ.get("EHRLAB_VENDOR", "medplum")
+        lab = LabSecrets.generate(vendor, RandomSource(int(env("EHRLAB_SEED"))).stream(f"secrets.{vendor}"))
+        _derived = (lab.client_id, lab.client_secret)
+    return _derived
+
+
+def patient_ids(client: Any, headers: dict[str, str], fhir: str) -> list[str]:
+    """EHRLAB_PATIENT_IDS, else the simulator's patients, looked up once per process (`Patient?_count=50`)."""
+    listed = env_list("EHRLAB_PATIENT_IDS")
+    if listed:
+        return listed
+    if not _patients:
+        with client.get(f"{fhir}/Patient?_count=50", headers=headers, name="Patient (lookup)",
+                        catch_response=True) as response:
+            if response.status_code == 200:
+                _patients.extend(str(e["resource"]["id"]) for e in response.json().get("entry", [])
+                                 if e.get("resource", {}).get("resourceType") == "Patient")
+            else:
+                response.failure(f"patient lookup: HTTP {response.status_code}")
+    return list(_patients) or ["unknown"]
+
+
 def fetch_token(client: Any) -> str:
     """A client_credentials token from the simulator (once per simulated user, in `on_start`)."""
     body = urlencode({"grant_type": "client_credentials"})
-    headers = {"Authorization": basic_auth(env("EHRLAB_CLIENT_ID"), env("EHRLAB_CLIENT_SECRET")),
+    headers = {"Authorization": basic_auth(*credentials()),
                "Content-Type": "application/x-www-form-urlencoded"}
     with client.post(env("EHRLAB_TOKEN_PATH", "/oauth2/token"), data=body, headers=headers, name="token",
                      catch_response=True) as response:

@@ -24,9 +24,9 @@ PROMISES = Promises(
     ports={"toxiproxy": frozenset({8474}), "service": frozenset({8080}), "locust-master": frozenset({8089})},
     environment={
         "scenarios": {"TOXIPROXY_URL": "http://127.0.0.1:8474"},
-        **{locust: {"EHRLAB_SEED": None, "EHRLAB_FHIR_URL": "http://toxiproxy:18003", "EHRLAB_FHIR_PATH": "/fhir/R4",
-                    "EHRLAB_TOKEN_PATH": "/oauth2/token", "EHRLAB_CLIENT_ID": None, "EHRLAB_CLIENT_SECRET": None,
-                    "EHRLAB_PATIENT_IDS": None, "EHRLAB_SERVICE_URL": "http://service:8080"}
+        **{locust: {"EHRLAB_SEED": None, "EHRLAB_VENDOR": "medplum", "EHRLAB_FHIR_URL": "http://toxiproxy:18003",
+                    "EHRLAB_FHIR_PATH": "/fhir/R4", "EHRLAB_TOKEN_PATH": "/oauth2/token",
+                    "EHRLAB_SERVICE_URL": "http://service:8080"}
            for locust in ("locust-master", "locust-worker")},
     },
     commands={
