@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.journal import Event, OperationEvent
+from harness.journal import Event, OperationEvent, StepDone
 from harness.report.models import RunSummary, ScenarioSummary
 from harness.report.series import ScenarioSeries
 from harness.report.severity import CITATION, Evidence, Severity, classify, gather
@@ -39,11 +39,19 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _steps(item: ScenarioIncident) -> list[StepDone]:
+    """Operator steps that changed the system (a manual step skipped in CI changed nothing)."""
+    return [e for e in item.events if isinstance(e, StepDone) and not e.params.get("skipped")]
+
+
 def _title(item: ScenarioIncident, severity: Severity) -> str:
     faults = item.series.faults
     if not faults:
         what = severity.reasons[0] if severity.level != "P3" else "no impact observed"
-        return f"{item.summary.name}: {what} (no fault injected)"
+        actions = list(dict.fromkeys(f"{s.action}@{s.vendor}" for s in _steps(item)))
+        cause = f"after operator steps: {', '.join(actions[:4])}" + (" ..." if len(actions) > 4 else "") \
+            if actions else "no fault injected"
+        return f"{item.summary.name}: {what} ({cause})"
     kinds = []
     for window in faults:
         label = f"{window.fault} on {window.target}"
@@ -117,8 +125,12 @@ def _root_cause(ev: Evidence, item: ScenarioIncident) -> list[str]:
         end = scenario_clock(w.stop) if w.stopped else "the end (never stopped)"
         lines.append(f"- Injected fault {w.fault_id}: `{w.fault}` on {w.target}"
                      + (f" ({params})" if params else "") + f", {scenario_clock(w.start)} to {end}")
+    for step in _steps(item):
+        params = fault_params(dict(step.params))
+        lines.append(f"- Operator step {step.step_id}: `{step.action}` on {step.vendor}"
+                     + (f" ({params})" if params else "") + f" at {scenario_clock(step.t)}")
     if not lines:
-        lines.append("- No fault was injected.")
+        lines.append("- No fault was injected and no operator step was taken.")
     if ev.errors:
         shown = ", ".join(f"{name} ×{count}" for name, count in ev.errors[:6])
         lines.append(f"- Errors seen by operations: {shown}")
@@ -191,7 +203,7 @@ def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str
         "",
         "## Root Cause",
         "",
-        "As observed (the lab injected these faults):",
+        "As observed (the lab injected these faults and took these operator steps):",
         "",
         *_root_cause(ev, item),
         "",

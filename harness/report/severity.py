@@ -33,6 +33,7 @@ from harness.journal import (
     DegradationActivatedEvent,
     Event,
     FailoverExhaustedEvent,
+    FhirSyncEvent,
     OperationEvent,
     ThrottledEvent,
     TokenFailedEvent,
@@ -149,9 +150,22 @@ def _all_down_s(vendors: Sequence[VendorImpact]) -> float:
     return sum(end - start for start, end in common)
 
 
+def _refused_for_consent(events: Sequence[Event]) -> set[str]:
+    """Jobs the sync worker failed on purpose because consent was refused (002 §3.2: not retried): consent
+    enforced, not data lost. The sync's correlation id is `sync-<job id>#<attempt>`."""
+    refused = set()
+    for event in events:
+        if isinstance(event, FhirSyncEvent) and event.kind == "fhir_sync.failed" and event.error == "ConsentDenied":
+            correlation = event.correlation_id or ""
+            if correlation.startswith("sync-"):
+                refused.add(correlation.removeprefix("sync-").rsplit("#", 1)[0])
+    return refused
+
+
 def gather(events: Sequence[Event], series: ScenarioSeries, checks: Sequence[CheckResult]) -> Evidence:
     ops = [e for e in events if isinstance(e, OperationEvent)]
-    jobs = final_job_states(events)
+    refused = _refused_for_consent(events)
+    jobs = {key: state for key, state in final_job_states(events).items() if key[1] not in refused}
     errors = Counter(o.error or "unknown" for o in ops if not o.ok)
     vendors = _vendor_impacts(events, series)
     return Evidence(

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 import pytest
 
 from harness.checks.result import CheckResult
-from harness.journal import Event, FaultStarted, ScenarioEnded, ScenarioStarted, TokenFailedEvent
+from harness.journal import (
+    Event,
+    FaultStarted,
+    FhirSyncEvent,
+    ScenarioEnded,
+    ScenarioStarted,
+    StepDone,
+    TokenFailedEvent,
+)
 from harness.report.derived import scenario_items
 from harness.report.incident import render_incident, scenario_severity
 from tests.harness.report.builders import check, job, op, outage_journal, summary_for
@@ -62,6 +70,17 @@ def test_jobs_failed_for_good_are_data_loss_p0() -> None:
     level, reasons = _severity(_journal(body))
     assert level == "P0"
     assert "data loss: 1 of 1 jobs failed for good" in reasons
+
+
+def test_a_job_failed_because_consent_was_refused_is_consent_enforced_not_data_loss() -> None:
+    """002 §3.2: a revoked patient's queued jobs end failed with a consent reason, not retried, by design."""
+    failed = [job(1.0, "job.added", "a", delay_s=0.0, attempts=1), job(2.0, "job.started", "a", attempt=1, worker="w"),
+              job(3.0, "job.failed", "a", attempts=1, error="UnrecoverableJobError", worker="w")]
+    refused = FhirSyncEvent(t=3.0, kind="fhir_sync.failed", resource="encounter", record_id="enc_1",
+                            correlation_id="sync-a#1", error="ConsentDenied")
+    assert _severity(_journal([*_ops(set()), *failed, refused]))[0] == "P3"
+    broken = refused.model_copy(update={"error": "ServerError"})
+    assert _severity(_journal([*_ops(set()), *failed, broken]))[0] == "P0"
 
 
 def test_a_failed_job_retried_to_completion_is_not_data_loss() -> None:
@@ -124,3 +143,15 @@ def test_incident_md_follows_runbook_001s_template() -> None:
 def test_only_a_refused_token_request_is_an_authentication_failure(status: int | None, level: str) -> None:
     body = [*_ops(set()), TokenFailedEvent(t=5.0, vendor="epic", status=status, error="AuthError")]
     assert _severity(_journal(sorted(body, key=lambda e: e.t)))[0] == level
+
+
+def test_operator_steps_are_named_as_the_cause_when_no_fault_was_injected() -> None:
+    step = StepDone(t=20.0, step_id="s1", action="revoke_credential", vendor="epic", params={"which": "old"})
+    skipped = StepDone(t=25.0, step_id="s2", action="manual", vendor="epic",
+                       params={"instruction": "call Epic", "skipped": True, "confirmed": False})
+    events = _journal([*_ops({30, 31, 32, 33, 34, 35, 36, 37}), step, skipped], name="rotation")
+    summary = summary_for([("rotation", [])])
+    md = render_incident(summary, scenario_items(summary, events))
+    assert "(after operator steps: revoke_credential@epic)" in md  # the skipped manual step changed nothing
+    assert "- Operator step s1: `revoke_credential` on epic (which=old) at T+0:20.0" in md
+    assert "no fault injected" not in md
