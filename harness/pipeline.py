@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.errors import LabError
 from harness.journal import PhiScanEvent
-from harness.rng import RandomSource
+from harness.rng import RandomSource, random_token
 from harness.scenario.model import SyncSetup
 from harness.service_cmd import ServiceSecrets, Wired, wire_service
 from integrations.clock import Clock
@@ -33,7 +33,6 @@ from integrations.resilience.recovery import emergency_shutdown
 from integrations.sync import EXPORT_DATA_CLASSES
 from integrations.sync.deid import patient_fhir_id, phi_violations
 
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ORG = "org_lab"
 
 
@@ -117,7 +116,7 @@ async def start_pipeline(stack: AsyncExitStack, setup: SyncSetup, *, clock: Cloc
         raise TypeError("medplum must be the lab's VendorRuntime")
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ehrlab-pipeline-")))
     rng = sources.stream("pipeline.secrets")
-    service_secrets = ServiceSecrets(*("".join(rng.choice(_ALPHABET) for _ in range(32)) for _ in range(3)))
+    service_secrets = ServiceSecrets(*(random_token(rng, 32) for _ in range(3)))
     options = WorkerOptions(concurrency=setup.concurrency)
     wired = await stack.enter_async_context(wire_service(
         clock=clock, sources=sources, medplum_url=medplum.proxy_url, lab_secrets=medplum.secrets,
@@ -126,7 +125,7 @@ async def start_pipeline(stack: AsyncExitStack, setup: SyncSetup, *, clock: Cloc
     tokens_rng = sources.stream("pipeline.patients")
     tokens = []
     for _ in range(setup.patients):
-        token = "pt_" + "".join(tokens_rng.choice(_ALPHABET) for _ in range(10))
+        token = "pt_" + random_token(tokens_rng, 10)
         wired.store.add_patient_token(token, ORG, f"s3://ehrlab-lab/{token}.enc")
         wired.consents.grant(token, ORG, EXPORT_DATA_CLASSES)
         tokens.append(token)

@@ -22,3 +22,12 @@ class RandomSource:
     def stream(self, name: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def random_token(rng: random.Random, length: int) -> str:
+    """`length` lower-case letters and digits drawn from `rng`: the lab's credentials, key material and patient
+    tokens, reproducible from the run's seed (one `choice` per character, so a stream's later draws stay put)."""
+    return "".join(rng.choice(TOKEN_ALPHABET) for _ in range(length))

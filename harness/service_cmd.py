@@ -40,7 +40,7 @@ from fastapi import FastAPI
 
 from harness.clock import RealClock
 from harness.errors import UsageError
-from harness.rng import RandomSource
+from harness.rng import RandomSource, random_token
 from harness.serve_cmd import CONTAINER_ENV, any_host_allowed
 from harness.vendors import VENDORS, LabSecrets, VendorClient
 from integrations.clock import Clock
@@ -169,7 +169,7 @@ async def seed_demo(wired: Wired, rng: random.Random, patients: int = DEMO_PATIE
     seed decides the tokens; a token already in the database (`--db` served again) is left as it is."""
     tokens = []
     for _ in range(patients):
-        token = "pt_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
+        token = "pt_" + random_token(rng, 10)
         tokens.append(token)
         if wired.store.patient_token(token) is not None:
             continue

@@ -39,7 +39,7 @@ import httpx
 from joserfc.jwk import ECKey
 from starlette.types import ASGIApp
 
-from harness.rng import RandomSource
+from harness.rng import RandomSource, random_token
 from integrations.clock import Clock
 from integrations.events import EventListener
 from integrations.fhir import (
@@ -64,7 +64,6 @@ from simulators.cerner import SANDBOX_TENANT, CernerClient, CernerSettings, crea
 from simulators.epic import EpicClient, EpicSettings, create_epic
 from simulators.medplum import MedplumSettings, create_medplum
 
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LAB_BREAKER_WINDOW = 100
 
 
@@ -89,7 +88,7 @@ class LabSecrets:
     @classmethod
     def generate(cls, vendor: str, rng: random.Random) -> LabSecrets:
         def token(n: int) -> str:
-            return "".join(rng.choice(_ALPHABET) for _ in range(n))
+            return random_token(rng, n)
 
         client_id, client_secret, admin_token = f"ehrlab-{vendor}-{token(8)}", token(40), token(32)
         # Drawn after the three above, so adding the key changed none of them. An EC key derived from

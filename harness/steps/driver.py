@@ -24,7 +24,7 @@ from joserfc.jwk import ECKey
 from harness.errors import LabError
 from harness.journal import Journal, StepDone, StepFailed
 from harness.lab import Lab, VendorRuntime
-from harness.rng import RandomSource
+from harness.rng import RandomSource, random_token
 from harness.steps.catalogue import (
     FLAG_STEPS,
     PIPELINE_STEPS,
@@ -57,8 +57,6 @@ from harness.vendors import VENDORS
 from integrations.fhir.credentials import ClientCredentials, Credential, SigningKeyCredentials, StaticCredentials
 from integrations.resilience.errors import UnknownFeatureFlag
 from integrations.resilience.recovery import RecoveryPlan, emergency_shutdown
-
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass
@@ -195,7 +193,7 @@ class StepDriver:
             raise _StepError("a new credential was already added for this vendor in this scenario")
         rotation.old_ids = await self._credential_ids(vendor)
         rng = self._sources.stream(f"steps.{vendor.name}")
-        material = "".join(rng.choice(_ALPHABET) for _ in range(48))
+        material = random_token(rng, 48)
         client_id = vendor.secrets.client_id
         credential: Credential
         if vendor.secrets.signing_key is not None and vendor.name == "epic":

@@ -22,13 +22,11 @@ JSON 400 (`malformed_json`), an unknown event type, a malformed date or `since` 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from integrations.service.auth import CronAuth, OperatorAuth
-from integrations.service.bodies import AuditMirrorBody, parse_instant, read_body
+from integrations.service.bodies import AuditMirrorBody, parse_moment, read_body
 from integrations.service.config import ServiceConfig
 from integrations.service.errors import BadRequest
 from integrations.service.reconciliation_api import ORG_QUERY
@@ -48,15 +46,6 @@ def _event_types(value: str | None) -> list[str] | None:
         raise BadRequest(f"eventTypes must be a comma-separated list of {', '.join(EVENT_TYPES)}",
                          code="invalid_query")
     return types
-
-
-def _moment(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_query") from None
 
 
 def audit_mirror_router(config: ServiceConfig, mirror: AuditMirror) -> APIRouter:
@@ -87,7 +76,7 @@ def audit_mirror_router(config: ServiceConfig, mirror: AuditMirror) -> APIRouter
                      entity_reference: str | None = Query(None, alias="entityReference", pattern=REFERENCE_QUERY),
                      limit: int = Query(100, ge=1, le=config.max_list_limit)) -> JsonObject:
         types = _event_types(event_types)
-        start, end = _moment(since, "since"), _moment(until, "until")
+        start, end = parse_moment(since, "since"), parse_moment(until, "until")
         if start is not None and end is not None and start > end:
             raise BadRequest("since must not be after until", code="invalid_query")
         events = mirror.search(org_id=org_id, event_types=types, since=start, until=end,

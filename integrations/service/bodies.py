@@ -77,6 +77,16 @@ def parse_instant(value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def parse_moment(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date (`2024-01-01`: midnight UTC) or date-time (naive: UTC); 400 otherwise."""
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_query") from None
+
+
 class AuditMirrorBody(Body):
     """`POST /fhir/admin/audit-mirror/{run,cron}` (runbook 002 §5 Step 5B, §6.3): `{"limit": 1000,
     "forceSince": "2024-01-01T00:00:00Z"}`, both optional (limit: `ServiceConfig.audit_mirror_limit`)."""

@@ -14,7 +14,6 @@ resource types. Every export served moves `holi_hipaa_phi_access_total{user_role
 # No `from __future__ import annotations`: FastAPI must see the `Depends(...)` of a local dependency.
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from integrations.service.auth import ExportCaller, ExportCallerAuth, OperatorAuth
 from integrations.service.auth import identifier_header as header
-from integrations.service.bodies import parse_instant
+from integrations.service.bodies import parse_moment
 from integrations.service.config import ServiceConfig
 from integrations.service.errors import BadRequest
 from integrations.service.metrics import ServiceMetrics
@@ -33,16 +32,6 @@ JsonObject = dict[str, object]
 FHIR_JSON = "application/fhir+json"
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 TOKEN_PATTERN = r"^pt_[A-Za-z0-9]{1,60}$"
-
-
-def parse_moment(value: str | None, name: str) -> datetime | None:
-    """An ISO 8601 date (`2024-01-01`: midnight UTC) or date-time (naive: UTC); 400 otherwise."""
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_query") from None
 
 
 def parse_types(value: str | None) -> list[str] | None:
