@@ -16,14 +16,15 @@ from typing import TypeVar
 import httpx
 from fastapi import FastAPI
 
-from harness.journal import Journal, integration_entry
+from harness.journal import Journal
 from harness.lab import Lab, Mode, VendorRuntime
 from harness.netem import ToxiproxyApi
 from harness.pytest_plugin.loop import EhrlabLoop
+from harness.runner import journal_listener
 from harness.service_cmd import DEMO_ORG, ServiceSecrets, Wired, wire_service
 from harness.vendors import VENDORS, LabSecrets, SimulatorHandle, VendorClient
 from integrations.clock import Clock
-from integrations.events import EventListener, IntegrationEvent, ignore_event
+from integrations.events import EventListener, ignore_event
 from simulators.server import serve
 from simulators.transport import VirtualTransport
 
@@ -65,14 +66,8 @@ def start_lab(loop: EhrlabLoop, stack: AsyncExitStack, *, vendors: list[str], pa
               toxiproxy_url: str | None) -> LabHandle:
     async def build() -> tuple[Lab, Journal]:
         journal = Journal(loop.clock)
-
-        def listen(event: IntegrationEvent) -> None:
-            entry = integration_entry(event, journal.elapsed())
-            if entry is not None:
-                journal.add(entry)
-
         lab = Lab(mode=loop.mode, clock=loop.clock, sources=loop.sources, vendors=vendors, patients=patients,
-                  listener=listen, toxiproxy_url=toxiproxy_url)
+                  listener=journal_listener(journal), toxiproxy_url=toxiproxy_url)
 
         await stack.enter_async_context(lab)
         journal.restart()
