@@ -41,7 +41,8 @@ class FaultDriver:
         await self._call(fault_id, fault, "start")
         self.active[fault_id] = fault
         self._journal.add(FaultStarted(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
-                                       target=fault.target, params=fault.params()))
+                                       target=fault.target, params=fault.params(), name=fault.label(),
+                                       background=fault.background))
 
     async def stop(self, fault_id: str) -> None:
         fault = self.active.pop(fault_id, None)
@@ -49,7 +50,7 @@ class FaultDriver:
             return
         await self._call(fault_id, fault, "stop")
         self._journal.add(FaultStopped(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
-                                       target=fault.target))
+                                       target=fault.target, name=fault.label(), background=fault.background))
 
     async def stop_all(self) -> None:
         for fault_id in list(self.active):

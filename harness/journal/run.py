@@ -29,6 +29,8 @@ class FaultStarted(Event):
     fault: str
     target: str
     params: dict[str, Scalar]
+    name: str = ""  # the scenario's `name:` for the fault, else kind@target
+    background: bool = False  # a condition of the whole run, not an incident (recovery checks ignore it)
 
 
 class FaultStopped(Event):
@@ -36,6 +38,8 @@ class FaultStopped(Event):
     fault_id: str
     fault: str
     target: str
+    name: str = ""
+    background: bool = False
 
 
 class FaultFailed(Event):
