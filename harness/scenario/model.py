@@ -10,6 +10,7 @@ from harness.checks.models import Expectation
 from harness.durations import Duration, Rate
 from harness.faults.catalogue import Fault, SimulatorFault
 from harness.names import OperationName, VendorName
+from harness.scenario.issues import Issues, located
 from harness.steps.catalogue import Step
 
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=40)]
@@ -54,7 +55,7 @@ class FailoverSetup(BaseModel):
     @model_validator(mode="after")
     def _distinct(self) -> FailoverSetup:
         if self.primary in self.fallbacks or len(set(self.fallbacks)) != len(self.fallbacks):
-            raise ValueError("the primary and the fallbacks must be different vendors")
+            raise located(("fallbacks",), "the primary and the fallbacks must be different vendors")
         return self
 
 
@@ -89,54 +90,65 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _timeline_fits(self) -> Scenario:
+        # every problem at once, each at its item (harness.scenario.issues): `ehrlab validate` lists them all
+        issues = Issues()
         if self.duration <= 0:
-            raise ValueError("duration must be positive")
+            issues.add(("duration",), "duration must be positive")
         for i, fault in enumerate(self.faults):
             if fault.at >= self.duration:
-                raise ValueError(f"faults[{i}] starts at {fault.at:g}s, at or after the end ({self.duration:g}s)")
+                issues.add(("faults", i, "at"),
+                           f"faults[{i}] starts at {fault.at:g}s, at or after the end ({self.duration:g}s)")
         for i, stream in enumerate(self.workload):
             if stream.stop is not None and stream.stop <= stream.start:
-                raise ValueError(f"workload[{i}] stops before it starts")
+                issues.add(("workload", i, "stop"), f"workload[{i}] stops before it starts")
         for i, step in enumerate(self.steps):
             if step.at >= self.duration:
-                raise ValueError(f"steps[{i}] is at {step.at:g}s, at or after the end ({self.duration:g}s)")
-        self._no_contradicting_faults()
-        self._only_configured_vendors()
-        self._pipeline_is_wired()
+                issues.add(("steps", i, "at"),
+                           f"steps[{i}] is at {step.at:g}s, at or after the end ({self.duration:g}s)")
+        self._no_contradicting_faults(issues)
+        self._only_configured_vendors(issues)
+        self._pipeline_is_wired(issues)
+        issues.raise_if_any()
         return self
 
-    def _pipeline_is_wired(self) -> None:
+    def _pipeline_is_wired(self, issues: Issues) -> None:
         from harness.steps.catalogue import FLAG_STEPS, PIPELINE_STEPS
         from harness.workload.operations import PIPELINE_OPERATIONS, RESILIENT_OPERATIONS
 
         layered = set(self.setup.resilience)
         if self.setup.sync is not None and "medplum" in layered:
-            raise ValueError("setup.resilience names medplum, which setup.sync already puts behind the pipeline's "
-                             "own monitor, fallback and flags: remove it from setup.resilience")
+            issues.add(("setup", "resilience"),
+                       "setup.resilience names medplum, which setup.sync already puts behind the pipeline's "
+                       "own monitor, fallback and flags: remove it from setup.resilience")
         for i, stream in enumerate(self.workload):
             if stream.operation == "read_patient_failover" and (
                     self.setup.failover is None or stream.vendor != self.setup.failover.primary):
-                raise ValueError(f"workload[{i}] read_patient_failover needs setup.failover with {stream.vendor} "
-                                 "as its primary")
+                issues.add(("workload", i, "operation"),
+                           f"workload[{i}] read_patient_failover needs setup.failover with {stream.vendor} "
+                           "as its primary")
             if stream.operation in RESILIENT_OPERATIONS and stream.vendor not in layered:
-                raise ValueError(f"workload[{i}] operation {stream.operation!r} goes through {stream.vendor}'s "
-                                 f"resilience layer: add {stream.vendor} to setup.resilience")
+                issues.add(("workload", i, "operation"),
+                           f"workload[{i}] operation {stream.operation!r} goes through {stream.vendor}'s "
+                           f"resilience layer: add {stream.vendor} to setup.resilience")
         for i, step in enumerate(self.steps):
             if isinstance(step, FLAG_STEPS) and step.vendor not in layered and not (
                     step.vendor == "medplum" and self.setup.sync is not None):
-                raise ValueError(f"steps[{i}] action {step.action!r} needs {step.vendor}'s feature flags: add "
-                                 f"{step.vendor} to setup.resilience")
+                issues.add(("steps", i, "action"),
+                           f"steps[{i}] action {step.action!r} needs {step.vendor}'s feature flags: add "
+                           f"{step.vendor} to setup.resilience")
         if self.setup.sync is not None:
             return
         for i, stream in enumerate(self.workload):
             if stream.operation in PIPELINE_OPERATIONS:
-                raise ValueError(f"workload[{i}] operation {stream.operation!r} needs the sync pipeline: "
-                                 "add setup.sync")
+                issues.add(("workload", i, "operation"),
+                           f"workload[{i}] operation {stream.operation!r} needs the sync pipeline: "
+                           "add setup.sync")
         for i, step in enumerate(self.steps):
             if isinstance(step, PIPELINE_STEPS):
-                raise ValueError(f"steps[{i}] action {step.action!r} needs the sync pipeline: add setup.sync")
+                issues.add(("steps", i, "action"),
+                           f"steps[{i}] action {step.action!r} needs the sync pipeline: add setup.sync")
 
-    def _no_contradicting_faults(self) -> None:
+    def _no_contradicting_faults(self, issues: Issues) -> None:
         """Two simulator faults of one kind on one target, overlapping in time with different parameters,
         cannot both hold (which status does an outage answer, 503 or a dropped connection?). Toxics of
         one kind can: a proxy stacks them, as Toxiproxy does."""
@@ -150,22 +162,24 @@ class Scenario(BaseModel):
                 a_end = self.duration if a.for_ is None else a.at + a.for_
                 b_end = self.duration if b.for_ is None else b.at + b.for_
                 if a.at < b_end and b.at < a_end:
-                    raise ValueError(
-                        f"faults[{i}] and faults[{j}] are both {a.kind} on {a.target}, overlap in time "
+                    issues.add(
+                        ("faults", j), f"faults[{i}] and faults[{j}] are both {a.kind} on {a.target}, overlap in time "
                         f"({a.at:g}-{a_end:g}s and {b.at:g}-{b_end:g}s) and differ ({a.params()} vs {b.params()}): "
                         "they cannot both hold")
 
-    def _only_configured_vendors(self) -> None:
+    def _only_configured_vendors(self, issues: Issues) -> None:
         if self.setup.vendors is None:
             return
         allowed = set(self.setup.vendors)
         for section, items in (("workload", self.workload), ("faults", self.faults), ("steps", self.steps),
                                ("expectations", self.expectations)):
             for i, item in enumerate(items):
-                vendor = getattr(item, "vendor", None) or getattr(item, "target", None)
+                field = "vendor" if getattr(item, "vendor", None) else "target"
+                vendor = getattr(item, field, None)
                 if vendor and vendor not in allowed:
-                    raise ValueError(f"{section}[{i}] refers to vendor {vendor!r}, which setup.vendors does not "
-                                     f"configure ({', '.join(self.setup.vendors)})")
+                    issues.add((section, i, field),
+                               f"{section}[{i}] refers to vendor {vendor!r}, which setup.vendors does not "
+                               f"configure ({', '.join(self.setup.vendors)})")
 
     def vendors(self) -> list[str]:
         """Every vendor the scenario touches, in first-mention order."""
