@@ -32,7 +32,7 @@ from harness.hooks import RunHooks
 from harness.report.models import RunSummary, file_sha256
 from harness.report.writers import verdict_table, write_run
 from harness.runner import run_scenario, summarize
-from harness.scenario.select import describe, load_all, select
+from harness.scenario.select import describe, load_all, select, validate_command
 
 DEFAULT_SEED = 1
 
@@ -167,13 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Load every file (exit 2 at the first invalid one, naming file, line and field); run nothing."""
-    loaded = load_all(args.paths)
-    for file, scenario in loaded:
-        print(f"ok  {file.as_posix()}  ({scenario.name}: {len(scenario.workload)} workload, {len(scenario.faults)} "
-              f"fault(s), {len(scenario.steps)} step(s), {len(scenario.expectations)} check(s))")
-    print(f"{len(loaded)} scenario file(s) valid")
-    return 0
+    """Load every file and list every problem of each (file, line, field); exit 0 or 2; run nothing."""
+    return validate_command(args.paths)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.cli import main
+from harness.errors import ScenarioError, ScenarioErrors
 from harness.faults.catalogue import LatencyFault, OutageFault
 from harness.scenario import load_scenario, scenario_files
+from harness.scenario.issues import Issues, LocatedErrors, located
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,3 +145,100 @@ def test_one_line_message(tmp_path: Path) -> None:
     text = str(error)
     assert "\n" not in text
     assert text.startswith(f"{tmp_path / 'scenario.yaml'}:4: field 'duration': ")
+
+
+# --- every problem at once (issue 13: faster authoring) -----------------------------------------------------
+
+def all_errors(tmp_path: Path, text: str) -> list[ScenarioError]:
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario(write(tmp_path, text))
+    return info.value.errors
+
+
+def test_every_field_problem_is_listed_with_its_line_and_field(tmp_path: Path) -> None:
+    text = (VALID.replace("duration: 5m\n", "duration: 5m\nduration: 6m\n")
+            .replace("    rate: 2/s\n", "    rate: 2/s\n    burst: 3\n")
+            .replace("target: medplum", "target: meditech")
+            .replace("within: 30s", "within: soon"))
+    errors = all_errors(tmp_path, text)
+    assert [(e.line, e.field) for e in errors] == [
+        (5, "duration"), (10, "workload[0].burst"), (13, "faults[0].target"), (19, "expectations[0].within")]
+    assert ["duplicate key" in errors[0].message, "unknown field" in errors[1].message,
+            "meditech" in errors[2].message, "'soon'" in errors[3].message] == [True] * 4
+    text_form = str(ScenarioErrors(errors))
+    assert text_form.splitlines()[0] == f"{tmp_path / 'scenario.yaml'}: 4 errors"
+    assert text_form.splitlines()[1:] == [f"  {e.one_line()}" for e in errors]
+
+
+def test_whole_scenario_problems_point_at_the_item_they_name(tmp_path: Path) -> None:
+    text = (VALID.replace("    rate: 2/s\n", "    rate: 2/s\n    start: 10s\n    stop: 5s\n")
+            .replace("    for: 90s\n", "    for: 90s\n  - kind: outage\n    target: epic\n    at: 9m\n")
+            .replace("runbook:", "setup:\n  vendors: [medplum]\nrunbook:"))
+    errors = all_errors(tmp_path, text)
+    found = [(e.line, e.field) for e in errors]
+    assert found == [(12, "workload[0].stop"), (19, "faults[1].target"), (20, "faults[1].at")], errors
+    assert "stops before it starts" in errors[0].message
+    assert "setup.vendors does not configure" in errors[1].message
+    assert "at or after the end (300s)" in errors[2].message
+
+
+def test_a_nested_model_validator_points_below_its_model(tmp_path: Path) -> None:
+    text = VALID.replace("runbook:", "setup:\n  failover:\n    primary: epic\n    fallbacks: [epic]\nrunbook:")
+    error = load_error(tmp_path, text)
+    assert (error.line, error.field) == (6, "setup.failover.fallbacks")
+    assert "different vendors" in error.message
+
+
+def test_a_value_no_union_member_accepts_is_one_problem(tmp_path: Path) -> None:
+    text = VALID + "  - check: events\n    kind: request\n    where: {status: [500]}\n    max: 0\n"
+    error = load_error(tmp_path, text)
+    assert not isinstance(error, ScenarioErrors)
+    assert (error.line, error.field) == (20, "expectations[1].where.status")
+    assert error.message.startswith("Input should be a valid string or a valid integer")
+
+
+def test_issues_collects_located_and_plain_errors() -> None:
+    issues = Issues()
+    issues.add(("faults", 2, "at"), "too late")
+    issues.run(lambda: (_ for _ in ()).throw(located(("steps", 1), "no flags")))
+    issues.run(lambda: (_ for _ in ()).throw(ValueError("whole model")))
+    issues.run(lambda: None)
+    with pytest.raises(LocatedErrors) as info:
+        issues.raise_if_any()
+    assert [(e.path, e.message) for e in info.value.errors] == [
+        (("faults", 2, "at"), "too late"), (("steps", 1), "no flags"), ((), "whole model")]
+    assert str(info.value) == "too late; no flags; whole model"  # readable without the loader too
+    Issues().raise_if_any()  # nothing found: nothing raised
+
+
+def test_validate_lists_every_problem_of_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-good.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "b-bad.yaml").write_text(VALID.replace("rate: 2/s", "rate: fast").replace("at: 1m", "at: 9m"),
+                                         encoding="utf-8")
+    (tmp_path / "c-bad.yaml").write_text(VALID.replace("duration: 5m", "duration: 7m\nduration: 5m")
+                                         .replace("within: 30s", "within: 30s\n    colour: red"), encoding="utf-8")
+    assert main(["validate", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert f"ok  {(tmp_path / 'a-good.yaml').as_posix()}" in out
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"ehrlab: error: {tmp_path / 'b-bad.yaml'}:8: field 'workload[0].rate': expected a rate like 2/s or 120/m, "
+        "got 'fast'",
+        f"ehrlab: error: {tmp_path / 'c-bad.yaml'}:5: field 'duration': duplicate key 'duration'",
+        f"ehrlab: error: {tmp_path / 'c-bad.yaml'}:19: field 'expectations[0].colour': unknown field",
+        "ehrlab: 2 of 3 scenario file(s) invalid (3 errors)",
+    ], err
+    # b-bad's late fault is found once its rate is valid: whole-scenario rules need every field valid first
+    (tmp_path / "b-bad.yaml").write_text(VALID.replace("at: 1m", "at: 9m"), encoding="utf-8")
+    assert main(["validate", str(tmp_path / "b-bad.yaml")]) == 2
+    assert "b-bad.yaml:12: field 'faults[0].at': faults[0] starts at 540s" in capsys.readouterr().err
+
+
+def test_run_lists_every_problem_before_running_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write(tmp_path, VALID.replace("rate: 2/s", "rate: fast").replace("within: 30s", "within: soon"))
+    assert main(["run", str(bad), "--report-dir", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"ehrlab: error: {bad}: 2 errors"
+    assert err[1].startswith(f"  {bad}:8: field 'workload[0].rate'")
+    assert err[2].startswith(f"  {bad}:17: field 'expectations[0].within'")
+    assert not (tmp_path / "reports").exists()
