@@ -27,6 +27,8 @@ class ScenarioSummary(BaseModel):
                                "reports have none); `ehrlab replay` refuses a file that changed since")
     seed: int | None = Field(default=None, description="this scenario's seed (scenarios of one run may differ: "
                              "--seed, else the file's seed:, else 1); older reports have none")
+    wall_s: float | None = Field(default=None, description="wall-clock seconds the scenario took to run, from "
+                                 "building its lab to its verdict (JUnit's testsuite time); older reports have none")
 
 
 def file_sha256(path: Path) -> str:
