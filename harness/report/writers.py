@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from harness.checks.result import CheckResult
 from harness.journal import Event, parse_line
 from harness.report.allure import write_allure
 from harness.report.derived import scenario_items
@@ -20,21 +22,35 @@ from harness.report.text import observed_text as _observed
 DERIVED = ("junit.xml", "summary.md", "report.html", "allure-results", "incident.md")
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.3f}"
+
+
 def write_junit(summary: RunSummary, path: Path) -> None:
-    """One testsuite per scenario, one testcase per check; a failed check is a <failure>."""
+    """One testsuite per scenario, one testcase per check; a failed check is a <failure>.
+
+    Times: a testsuite's `time` is the scenario's wall-clock run time (`ScenarioSummary.wall_s`: building its lab,
+    the timeline, the drain and the checks). Every check judges the whole run's journal, so a testcase's `time` is
+    its even share of that run (wall_s / checks): the testcases of a suite add up to the suite's time, as GitLab
+    and Jenkins total a suite from its testcases. A report without `wall_s` (older runs) writes time="0"."""
     total = sum(len(s.checks) for s in summary.scenarios)
     failures = sum(1 for s in summary.scenarios for c in s.checks if not c.passed)
-    root = ET.Element("testsuites", name="ehrlab", tests=str(total), failures=str(failures), errors="0")
+    run_time = sum(s.wall_s or 0.0 for s in summary.scenarios)
+    root = ET.Element("testsuites", name="ehrlab", tests=str(total), failures=str(failures), errors="0",
+                      time=_seconds(run_time))
     for scenario in summary.scenarios:
         failed = sum(1 for c in scenario.checks if not c.passed)
+        wall = scenario.wall_s or 0.0
+        share = wall / len(scenario.checks) if scenario.checks else 0.0
         suite = ET.SubElement(root, "testsuite", name=scenario.name, tests=str(len(scenario.checks)),
-                              failures=str(failed), errors="0", skipped="0", time="0")
+                              failures=str(failed), errors="0", skipped="0", time=_seconds(wall))
         props = ET.SubElement(suite, "properties")
         for key, value in (("seed", str(summary.seed)), ("mode", summary.mode), ("replay", summary.replay),
                            ("file", scenario.file), ("runbook", "; ".join(scenario.runbook))):
             ET.SubElement(props, "property", name=key, value=value)
         for check in scenario.checks:
-            case = ET.SubElement(suite, "testcase", classname=f"ehrlab.{scenario.name}", name=check.name, time="0")
+            case = ET.SubElement(suite, "testcase", classname=f"ehrlab.{scenario.name}", name=check.name,
+                                 time=_seconds(share))
             text = (f"observed {_observed(check.observed, check.unit)}; expected {check.threshold}; "
                     f"{check.detail}; source: {check.source}")
             if check.passed:
@@ -52,13 +68,21 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         f"Mode {summary.mode}, seed {summary.seed}"
         + (f", time scale {summary.time_scale:g}x" if summary.time_scale != 1 else "")
-        + f". Replay: `{summary.replay}`",
+        + f". Replay: `{summary.replay}`"
+        + ("" if summary.replay_identical else " (real mode: the same seed and timeline, not a byte-identical "
+           "journal: real sockets and real time never give the same bytes twice)"),
+        f"Started at {summary.started_at}.",
         "",
     ]
+    if summary.verdict == "aborted":
+        lines += ["**ABORTED**: the run was interrupted; faults were stopped and the journal so far is kept. "
+                  + (f"Not run: {', '.join(f'`{f}`' for f in summary.not_run)}." if summary.not_run
+                     else "Every scenario had started."), ""]
     for scenario in summary.scenarios:
         lines += [
             f"## {scenario.name}: {scenario.verdict.upper()}",
             "",
+            *([f"**{scenario.verdict.upper()}**: {scenario.reason}", ""] if scenario.reason else []),
             f"{scenario.description.strip()}",
             "",
             f"Runbook: {'; '.join(scenario.runbook)}. {scenario.operations} operations, "
@@ -111,17 +135,50 @@ def point_latest(directory: Path) -> None:
         shutil.copytree(directory, latest)
 
 
+#: The console's width the verdict table keeps to (a CI log, a terminal beside a Grafana window).
+TABLE_WIDTH = 120
+
+
+def _fit(text: str, room: int) -> str:
+    return text if len(text) <= room else text[:max(room - 1, 0)] + "…"
+
+
+def _failing_line(scenario: str, check: CheckResult) -> list[str]:
+    """`  scenario / check: observed X, expected Y (matched N)`, wrapped to TABLE_WIDTH."""
+    matched = getattr(check, "matched", None)  # what the check judged (issue 13); older results have none
+    text = (f"{scenario} / {check.name}: observed {_observed(check.observed, check.unit)}, "
+            f"expected {check.threshold}" + (f" (matched {matched})" if matched is not None else ""))
+    if check.observed is None and check.detail:
+        text += f": {check.detail}"  # "none" alone does not say why
+    return textwrap.wrap(text, TABLE_WIDTH, initial_indent="  ", subsequent_indent="      ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
 def verdict_table(scenarios: Sequence[ScenarioSummary]) -> str:
-    """The table the CLI prints: one row per scenario, failing checks named."""
+    """The table the CLI prints: one row per scenario with its failing checks named, then one line per failing
+    check with what was observed and what was expected (and a verdict that is neither pass nor fail with its
+    reason), all within TABLE_WIDTH columns."""
     rows = [("scenario", "verdict", "checks", "failing")]
+    below: list[str] = []
     for s in scenarios:
-        passed = sum(1 for c in s.checks if c.passed)
-        failing = ", ".join(c.name for c in s.checks if not c.passed) or "-"
-        rows.append((s.name, s.verdict.upper(), f"{passed}/{len(s.checks)}", failing))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        failing = [c for c in s.checks if not c.passed]
+        rows.append((s.name, str(s.verdict).upper(), f"{len(s.checks) - len(failing)}/{len(s.checks)}",
+                     ", ".join(c.name for c in failing) or "-"))
+        reason = getattr(s, "reason", None)  # why a run is INCONCLUSIVE or ABORTED
+        if reason and str(s.verdict) not in ("pass", "fail"):
+            below += textwrap.wrap(f"{s.name}: {str(s.verdict).upper()}: {reason}", TABLE_WIDTH,
+                                   initial_indent="  ", subsequent_indent="      ")
+        for check in failing:
+            below += _failing_line(s.name, check)
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    room = max(TABLE_WIDTH - sum(widths) - 6, 20)  # what the failing column may take
+    rows = [(a, b, c, _fit(d, room)) for a, b, c, d in rows]
+    widths.append(max(len(r[3]) for r in rows))
     out = []
     for i, row in enumerate(rows):
         out.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
+    if below:
+        out += ["", "failing checks:", *below]
     return "\n".join(out)
