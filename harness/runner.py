@@ -37,12 +37,11 @@ from harness.steps.driver import StepDriver
 from harness.workload.operations import OPERATIONS, OperationContext, WorkloadError
 from harness.workload.schedule import arrivals
 from integrations.clock import Clock
+from integrations.errors import IntegrationError
 from integrations.events import (
     EventListener,
     IntegrationEvent,
 )
-from integrations.fhir import ConnectorError
-from integrations.sync.errors import SyncError
 
 
 @dataclass
@@ -83,7 +82,7 @@ class _Workload:
         self._lab = lab
         self._journal = journal
         self._sources = sources
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # by op id: drained and cancelled in launch order
         self._in_flight: dict[int, int] = {}
         self._next_id = 0
         self.count = 0
@@ -103,9 +102,10 @@ class _Workload:
                 return
             self._next_id += 1
             self.count += 1
-            task = asyncio.create_task(self._run(self._next_id, index, stream, operation, ctx))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            op_id = self._next_id
+            task = asyncio.create_task(self._run(op_id, index, stream, operation, ctx))
+            self._tasks[op_id] = task
+            task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
 
         return launch
 
@@ -116,7 +116,7 @@ class _Workload:
         error: str | None = None
         try:
             await operation(ctx)
-        except (ConnectorError, WorkloadError, SyncError) as exc:
+        except (IntegrationError, WorkloadError) as exc:  # every typed error the integration documents
             error = type(exc).__name__
         except asyncio.CancelledError:
             error = "Cancelled"
@@ -131,8 +131,10 @@ class _Workload:
                                              ok=error is None, error=error))
 
     async def drain(self, clock: Clock, seconds: float) -> int:
-        """Wait up to `seconds` for in-flight operations; cancel the rest and return how many."""
-        pending = set(self._tasks)
+        """Wait up to `seconds` for in-flight operations; cancel the rest and return how many.
+
+        Cancelled in op id order, so they are journaled in that order (never a set's hash order)."""
+        pending = [self._tasks[op_id] for op_id in sorted(self._tasks)]
         if not pending:
             return 0
         try:

@@ -11,7 +11,11 @@
 | 400, 422 / 401 / 403 / 404, 410 / 409 / 412 / 429 / 5xx | per `errors.py`'s table      |
 | any other status (3xx, 405, 406, 415 ...)    | UnexpectedStatus                        |
 
-`AuthError` raised by the auth flow (token endpoint) passes through unchanged. The Retry-After of a
+Errors the auth flow raises for the token endpoint's answers pass through unchanged (`AuthError`,
+`ServerError`, ... with `token_endpoint=True`: `integrations.fhir.token_flow`). When the transport fails or
+the attempt times out while the call's token request is in flight (the request carries
+`TOKEN_REQUEST_PENDING`), the error is the token endpoint's: `token_endpoint=True`, and the auth flow is
+told so it can journal the failed token request (`no_answer`, shared with the Unity client). The Retry-After of a
 429 or 5xx is parsed here against `clock.now()`. An OperationOutcome in an error body contributes its
 issue codes and texts; the rest of an error body is never kept (it may be PHI).
 """
@@ -44,6 +48,7 @@ from integrations.fhir.errors import (
 )
 from integrations.fhir.models import JsonObject
 from integrations.fhir.retry import parse_retry_after
+from integrations.fhir.token_flow import TOKEN_REQUEST_PENDING
 
 _INVALID = object()  # `_json_body`'s answer for a body that is not a JSON object
 
@@ -77,16 +82,36 @@ async def exchange(client: httpx.AsyncClient, request: httpx.Request, *, clock: 
             response = await client.send(request)
     except ConnectorError:
         raise
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise RequestTimeout(f"no response to {request.method} within {timeout_s:g} s", vendor=vendor,
-                             correlation_id=correlation_id) from exc
-    except httpx.DecodingError as exc:
-        raise MalformedResponse(f"response body could not be decoded ({type(exc).__name__})", vendor=vendor,
-                                correlation_id=correlation_id) from exc
-    except httpx.TransportError as exc:
-        raise ConnectionFailed(f"{request.method} failed in transport ({type(exc).__name__})", vendor=vendor,
-                               correlation_id=correlation_id) from exc
+    except (TimeoutError, httpx.TransportError) as exc:
+        raise no_answer(exc, request, label=request.method, timeout_s=timeout_s, vendor=vendor,
+                        correlation_id=correlation_id) from exc
     return _reply(response, clock=clock, vendor=vendor, correlation_id=correlation_id)
+
+
+def no_answer(exc: TimeoutError | httpx.TransportError, request: httpx.Request, *, label: str, timeout_s: float,
+              vendor: str, correlation_id: str | None) -> ConnectorError:
+    """The error for an attempt (`label`: "GET", "Unity GetPatient") that got no usable answer.
+
+    A timeout is `RequestTimeout`, an undecodable body `MalformedResponse`, any other transport error
+    `ConnectionFailed`; while the call's token request was in flight, they are the token endpoint's.
+    """
+    report = request.extensions.get(TOKEN_REQUEST_PENDING)
+    token_endpoint = callable(report)
+    if token_endpoint:
+        label = "the token request"
+    error: ConnectorError
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        error = RequestTimeout(f"no response to {label} within {timeout_s:g} s", vendor=vendor,
+                               correlation_id=correlation_id, token_endpoint=token_endpoint)
+    elif isinstance(exc, httpx.DecodingError):
+        error = MalformedResponse(f"response body could not be decoded ({type(exc).__name__})", vendor=vendor,
+                                  correlation_id=correlation_id, token_endpoint=token_endpoint)
+    else:
+        error = ConnectionFailed(f"{label} failed in transport ({type(exc).__name__})", vendor=vendor,
+                                 correlation_id=correlation_id, token_endpoint=token_endpoint)
+    if callable(report):
+        report(error)
+    return error
 
 
 def _reply(response: httpx.Response, *, clock: Clock, vendor: str, correlation_id: str) -> Reply:

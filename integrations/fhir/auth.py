@@ -9,8 +9,10 @@ until 60 s before expiry). This module says how an OAuth token is asked for and 
   `ClientAuthMethod`: `ClientSecretPost` (Medplum, Allscripts: id and secret in the form; vendors.md
   §3, §4), `ClientSecretBasic` (Cerner: HTTP Basic; vendors.md §2), `PrivateKeyJwt` (Epic: a signed
   client assertion; vendors.md §1, §5).
-- The answer is read as RFC 6749 §5.1 / §5.2: a refusal or an unusable answer raises `AuthError` with
-  the OAuth `error` code and the status, never the `error_description` or the secret.
+- The answer is read as RFC 6749 §5.1 / §5.2: a refusal (4xx) raises `AuthError` with the OAuth
+  `error` code and the status, never the `error_description` or the secret; a 5xx `ServerError`, a 429
+  `RateLimited`, a 2xx without a usable token `MalformedResponse` (`token_flow.token_endpoint_error`:
+  runbook 000 §4 says "check Epic status" for a 5xx, "rotate credentials" only for a refusal).
 - A refusal means "this credential is refused" (try the next one, report `CredentialRejected`) when its
   code is in `rejection_errors` (default `invalid_client`, `unauthorized_client`), or when it is a 401
   without a code. Medplum refuses a wrong secret with `invalid_request` ("Invalid secret", vendors.md
@@ -41,9 +43,9 @@ from integrations.fhir.credentials import (
     RotatingCredentials,
     SigningKeyCredentials,
 )
-from integrations.fhir.errors import AuthError
+from integrations.fhir.errors import AuthError, ConnectorError
 from integrations.fhir.models import CORRELATION_HEADER
-from integrations.fhir.token_flow import AccessToken, TokenCache, TokenFlow
+from integrations.fhir.token_flow import AccessToken, TokenCache, TokenFlow, token_endpoint_error
 
 __all__ = [
     "DEFAULT_REJECTION_ERRORS",
@@ -149,13 +151,15 @@ class ClientCredentialsAuth(TokenFlow):
         payload = _json_object(response.content)
         if not 200 <= status < 300:
             code = _oauth_error(payload)
-            raise AuthError(f"token endpoint refused the client credentials grant: HTTP {status}"
-                            + (f" {code}" if code else ""), vendor=self.vendor, status=status,
-                            correlation_id=correlation_id, oauth_error=code, token_endpoint=True)
+            verb = "failed" if status >= 500 else "refused"
+            raise token_endpoint_error(f"token endpoint {verb} the client credentials grant: HTTP {status}"
+                                       + (f" {code}" if code else ""), vendor=self.vendor, status=status,
+                                       correlation_id=correlation_id, oauth_error=code,
+                                       retry_after=response.headers.get("retry-after"), now=self._clock.now())
 
-        def malformed(what: str) -> AuthError:
-            return AuthError(f"token endpoint answered HTTP {status} with {what}", vendor=self.vendor, status=status,
-                             correlation_id=correlation_id, token_endpoint=True)
+        def malformed(what: str) -> ConnectorError:
+            return token_endpoint_error(f"token endpoint answered HTTP {status} with {what}", vendor=self.vendor,
+                                        status=status, correlation_id=correlation_id)
 
         if payload is None:
             raise malformed("a body that is not a JSON object")

@@ -12,10 +12,11 @@ ConnectorError
 ```
 
 None of them is `retryable`, and none counts as a provider failure for the circuit breaker
-(`integrations.fhir.breaker.provider_failure` counts an `AuthError` only when the token endpoint
-answered 5xx): a refused credential is this client's problem, not the vendor's health, so it must not
-open the breaker and hide the real cause behind `CircuitOpen`. Messages name fields and credential
-labels, never a value.
+(`integrations.fhir.breaker.provider_failure` never counts an `AuthError`): a refused credential is this
+client's problem, not the vendor's health, so it must not open the breaker and hide the real cause behind
+`CircuitOpen`. A token endpoint that is down is not in this file's tree at all: it raises `ServerError`,
+`RequestTimeout` or `ConnectionFailed` (`integrations.fhir.token_flow`). Messages name fields and
+credential labels, never a value.
 """
 
 from __future__ import annotations

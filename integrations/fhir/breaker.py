@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from integrations.clock import Clock
 from integrations.events import BreakerState, BreakerTransitioned, EventListener, ignore_event
 from integrations.fhir.errors import (
-    AuthError,
     CircuitOpen,
     ConnectionFailed,
     ConnectorError,
@@ -74,12 +73,11 @@ REFUSING = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})
 def provider_failure(error: BaseException) -> bool:
     """The default `is_failure`: the provider failed (5xx, timeout, transport, malformed body).
 
-    A 4xx of any kind means the provider answered and is up, so it counts as a success. The one
-    `AuthError` that counts is the token endpoint answering 5xx: the provider's auth server is down.
+    A 4xx of any kind means the provider answered and is up, so it counts as a success; an `AuthError`
+    never counts. The token endpoint failing (5xx, no answer, no usable token) raises the same classes
+    as a FHIR call (`ServerError` ... with `token_endpoint=True`), so it counts like one.
     """
-    if isinstance(error, ServerError | RequestTimeout | ConnectionFailed | MalformedResponse):
-        return True
-    return isinstance(error, AuthError) and error.token_endpoint and (error.status or 0) >= 500
+    return isinstance(error, ServerError | RequestTimeout | ConnectionFailed | MalformedResponse)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,14 @@
-"""The connector's one error tree. Every failure a caller sees is a `ConnectorError`.
+"""The connector's one error tree. Every failure a caller sees is a `ConnectorError`, a branch of the
+integration's one root (`integrations.errors.IntegrationError`).
 
 Third-party exceptions (httpx's transport errors, `TimeoutError` from the clock) and HTTP statuses
 are translated into this tree at one boundary (`integrations.fhir._boundary.exchange`); the OAuth
-token endpoint's answers are translated in `integrations.fhir.auth`. Nothing else raises httpx's
-types at a caller.
+token endpoint's answers are translated in `integrations.fhir.token_flow` (`token_endpoint_error`),
+into the same classes a FHIR call's answer would get. Nothing else raises httpx's types at a caller.
 
 ```
-ConnectorError                      vendor, status | None, correlation_id, retry_after_s
-├── AuthError                       401 from the FHIR server (after one refresh), token endpoint refusals
+ConnectorError                      vendor, status | None, correlation_id, retry_after_s, token_endpoint
+├── AuthError                       401 from the FHIR server (after one refresh), token endpoint refusals (4xx)
 ├── Forbidden                       403
 ├── NotFound                        404, 410 (`gone`)
 ├── ValidationFailed                400, 422
@@ -19,7 +20,8 @@ ConnectorError                      vendor, status | None, correlation_id, retry
 ├── UnexpectedStatus                any other non-2xx status (405, 406, 415, 3xx: redirects are not followed)
 ├── RequestTimeout                  no answer within the attempt timeout
 ├── ConnectionFailed                transport errors: refused, reset, dropped mid-response
-├── MalformedResponse               a 2xx that is not the JSON resource asked for; an unsafe `next` link
+├── MalformedResponse               a 2xx that is not the JSON resource asked for; an unsafe `next` link; a
+│                                   token endpoint 2xx without a usable token
 └── CircuitOpen                     the breaker refused the call; nothing was sent
 ```
 
@@ -36,6 +38,12 @@ Runbook `000_030ea53f0735abf7.txt §4` ("Common Error Codes") and what the conne
 | 500+ | Server error         | Check Epic status        | ServerError        | yes     | yes             |
 
 (1) The auth flow itself refreshes the token once and resends once on a 401; a second 401 surfaces.
+
+The token endpoint's answers get the same classes, with `token_endpoint=True` (the request itself was
+never sent): a 5xx is `ServerError` ("check Epic status", retried, a breaker failure), a 429 `RateLimited`,
+no answer `RequestTimeout` or `ConnectionFailed`, a 2xx without a usable token `MalformedResponse`. Only a
+refusal, 400 (`invalid_client`, `invalid_request` ...), 401 or another 4xx, is an `AuthError` ("rotate
+credentials"): never retried, never a breaker failure.
 (2) "Retry" after a 412 means re-read the resource and re-apply the change with the new version:
 the caller's decision, never a blind resend of the same If-Match. `FhirConnector.update(...,
 on_conflict=merge)` does exactly that when the caller passes a merge callback; without one the 412
@@ -46,9 +54,9 @@ Predicates follow runbook `004_bc3882054056792c.txt` "Error Handling" (`is_authe
 `is_rate_limit_error`, `is_timeout_error`): `is_auth` is true for `AuthError` only (re-authenticating
 can fix it; a 403 needs different scopes, not a new token), `is_rate_limit` for `RateLimited`,
 `is_timeout` for `RequestTimeout`. `retryable` says whether a retry can help: `ServerError`,
-`RateLimited` (but not its `ClientThrottled`), `RequestTimeout`, `ConnectionFailed`, and an `AuthError`
-whose token endpoint answered 5xx/429 (the provider is down, the credentials are not wrong). Whether a
-request may be *resent* also depends on the method: see `integrations.fhir.retry`.
+`RateLimited` (but not its `ClientThrottled`), `RequestTimeout` and `ConnectionFailed`, at the FHIR
+endpoint or the token endpoint alike; never an `AuthError`. Whether a request may be *resent* also
+depends on the method: see `integrations.fhir.retry`.
 
 Messages carry the vendor, the status, the OperationOutcome issue code and text, and the correlation
 id. They never carry a token, a secret, a query string or a response body.
@@ -57,6 +65,8 @@ id. They never carry a token, a secret, a query string or a response body.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from integrations.errors import IntegrationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,7 @@ class OutcomeIssue:
     text: str | None
 
 
-class ConnectorError(Exception):
+class ConnectorError(IntegrationError):
     """Root of the tree: a FHIR call to `vendor` failed."""
 
     def __init__(
@@ -80,6 +90,7 @@ class ConnectorError(Exception):
         correlation_id: str | None = None,
         retry_after_s: float | None = None,
         issues: tuple[OutcomeIssue, ...] = (),
+        token_endpoint: bool = False,
     ) -> None:
         self.message = message
         self.vendor = vendor
@@ -87,6 +98,7 @@ class ConnectorError(Exception):
         self.correlation_id = correlation_id
         self.retry_after_s = retry_after_s
         self.issues = issues
+        self.token_endpoint = token_endpoint  # failed at the vendor's token endpoint: the call itself was not sent
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -101,6 +113,11 @@ class ConnectorError(Exception):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(vendor={self.vendor!r}, status={self.status!r}, "
                 f"correlation_id={self.correlation_id!r}, message={self.message!r})")
+
+    def for_call(self, correlation_id: str | None) -> ConnectorError:
+        """The same failure, for another caller that waited on the same token request."""
+        return type(self)(self.message, vendor=self.vendor, status=self.status, correlation_id=correlation_id,
+                          retry_after_s=self.retry_after_s, issues=self.issues, token_endpoint=self.token_endpoint)
 
     @property
     def is_auth(self) -> bool:
@@ -124,7 +141,11 @@ class ConnectorError(Exception):
 
 
 class AuthError(ConnectorError):
-    """401 from the FHIR server after one token refresh, or the token endpoint refused or failed."""
+    """401 from the FHIR server after one token refresh, or the token endpoint refused the credentials (4xx).
+
+    Never retryable: a retry presents the same credentials. A token endpoint that is down is not an
+    `AuthError` but a `ServerError`, `RequestTimeout` or `ConnectionFailed` (module docstring).
+    """
 
     def __init__(
         self,
@@ -137,17 +158,12 @@ class AuthError(ConnectorError):
         token_endpoint: bool = False,
     ) -> None:
         self.oauth_error = oauth_error  # RFC 6749 §5.2 `error` code, e.g. "invalid_client"; never the description
-        self.token_endpoint = token_endpoint
-        super().__init__(message, vendor=vendor, status=status, correlation_id=correlation_id)
+        super().__init__(message, vendor=vendor, status=status, correlation_id=correlation_id,
+                         token_endpoint=token_endpoint)
 
     @property
     def is_auth(self) -> bool:
         return True
-
-    @property
-    def retryable(self) -> bool:
-        # The token endpoint being down (5xx) or throttling (429) is an outage, not bad credentials.
-        return self.token_endpoint and self.status is not None and (self.status >= 500 or self.status == 429)
 
     def for_call(self, correlation_id: str | None) -> AuthError:
         """The same failure, for another caller that waited on the same token request."""

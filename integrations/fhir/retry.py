@@ -18,8 +18,9 @@ Which requests may be resent (`retry_safe`): the idempotent methods GET, HEAD, P
 §9.2.2), and a POST that is a conditional create (`If-None-Exist`): resending it cannot create a
 duplicate. A plain POST is never resent: a timeout does not say whether the server created it.
 Which failures are retried: those whose `ConnectorError.retryable` is true (`ServerError`,
-`RateLimited`, `RequestTimeout`, `ConnectionFailed`, and a token endpoint outage); never a 4xx other
-than 429, never `CircuitOpen` (an open breaker fails fast).
+`RateLimited`, `RequestTimeout`, `ConnectionFailed`, at the FHIR endpoint or the token endpoint: a token
+endpoint 503 is a `ServerError` like any other); never a 4xx other than 429 (never an `AuthError`),
+never `CircuitOpen` (an open breaker fails fast).
 
 Hand-written rather than tenacity: the connector's loop is five lines, and tenacity's time-based
 stops read the system monotonic clock (practice.md §5.4), which breaks virtual time.

@@ -11,7 +11,8 @@ margin is capped at half the lifetime); otherwise it could never be used at all.
 
 1. Attach the cached token. If there is none, or it is inside the margin, refresh first. Refresh is
    single-flight: an `asyncio.Lock` plus a re-check, so N concurrent callers cause one token request;
-   callers that waited on a token request that failed get the same `AuthError`, not N more requests.
+   callers that waited on a token request that was answered with a failure get the same error, not N
+   more requests.
 2. A refresh walks the credentials on offer (`RotatingCredentials`, newest first). The vendor refusing
    one (`_is_rejection`: revoked, wrong) marks it rejected, emits `CredentialRejected` and tries the
    next: the old credential is the fallback during a rotation overlap. When all are refused:
@@ -23,8 +24,23 @@ margin is capped at half the lifetime); otherwise it could never be used at all.
    refresh once and resend once. A second refusal is returned to the caller. There is no loop.
 5. A token past its expiry is never attached (checked again right before every send).
 
-Transport errors on the way to the token endpoint propagate to the connector's boundary like any other
-(`ConnectionFailed`, `RequestTimeout`: retryable). Emits `TokenIssued`, `TokenRequestFailed` and
+What a failed token request raises (`token_endpoint_error`; runbook `000_030ea53f0735abf7.txt §4`):
+the class a FHIR call's answer would get, with `token_endpoint=True`, so a token endpoint that is down
+reads "check the vendor's status", not "rotate credentials":
+
+| token endpoint answer                         | raised            | retried | breaker failure |
+|-----------------------------------------------|-------------------|---------|-----------------|
+| 400 / 401 / other 4xx (`invalid_client` ...)  | AuthError         | no      | no              |
+| 429                                           | RateLimited       | yes     | no              |
+| 5xx                                           | ServerError       | yes     | yes             |
+| 2xx without a usable token                    | MalformedResponse | no      | yes             |
+| no answer in time / transport error           | RequestTimeout / ConnectionFailed (at the boundary) | yes | yes |
+| a token that expired before it arrived        | RequestTimeout    | yes     | yes             |
+
+Transport errors and timeouts on the way to the token endpoint propagate to the connector's boundary
+(`integrations.fhir._boundary`) like any other; while a token request is in flight the call's request
+carries `TOKEN_REQUEST_PENDING`, so the boundary marks the error `token_endpoint=True` and reports it
+here (a `TokenRequestFailed` with no status). Emits `TokenIssued`, `TokenRequestFailed` and
 `CredentialRejected`; never a token or a secret.
 """
 
@@ -33,8 +49,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -48,10 +65,24 @@ from integrations.fhir.credentials import (
     CredentialsProvider,
     RotatingCredentials,
 )
-from integrations.fhir.errors import AuthError
+from integrations.fhir.errors import (
+    AuthError,
+    ConnectorError,
+    MalformedResponse,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+)
 from integrations.fhir.models import CORRELATION_HEADER
+from integrations.fhir.retry import parse_retry_after
 
 logger = logging.getLogger(__name__)
+
+#: `httpx.Request.extensions` key set on a call's request while its token request is in flight; the value is
+#: a `NoAnswerReport`, which the connector's boundary calls with the error it raised for that request.
+TOKEN_REQUEST_PENDING = "ehrlab.token_request_pending"
+
+NoAnswerReport = Callable[[ConnectorError], None]
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -111,21 +142,36 @@ class TokenCache:
             self._token = None
 
 
-def failure_name(status: int) -> str:
-    """The connector error class name for a token endpoint status without an error code."""
+def token_endpoint_error(message: str, *, vendor: str, status: int, correlation_id: str | None,
+                         oauth_error: str | None = None, retry_after: str | None = None,
+                         now: datetime | None = None) -> ConnectorError:
+    """The error for a token endpoint's answer that carries no usable token (module docstring's table).
+
+    `retry_after`: the answer's Retry-After header, read against `now` for a 429 or 5xx.
+    """
     if 200 <= status < 300:
-        return "MalformedResponse"
-    if status == 429:
-        return "RateLimited"
-    if status >= 500:
-        return "ServerError"
-    return "AuthError"
+        return MalformedResponse(message, vendor=vendor, status=status, correlation_id=correlation_id,
+                                 token_endpoint=True)
+    if status == 429 or status >= 500:
+        wait = parse_retry_after(retry_after, now) if now is not None else None
+        cls = RateLimited if status == 429 else ServerError
+        return cls(message, vendor=vendor, status=status, correlation_id=correlation_id, retry_after_s=wait,
+                   token_endpoint=True)
+    return AuthError(message, vendor=vendor, status=status, correlation_id=correlation_id, oauth_error=oauth_error,
+                     token_endpoint=True)
+
+
+def failure_name(error: ConnectorError) -> str:
+    """What a token request's failure is called in events: the OAuth error code, else the class name."""
+    oauth_error = error.oauth_error if isinstance(error, AuthError) else None
+    return oauth_error or type(error).__name__
 
 
 class TokenFlow(httpx.Auth, ABC):
     """Cached tokens, single-flight refresh over rotating credentials, one resend; see the module docstring.
 
-    Subclasses say how a token is requested and read (`_token_request`, `_read_token`), which refusals
+    Subclasses say how a token is requested and read (`_token_request`, `_read_token`, raising
+    `token_endpoint_error`'s classes), which refusals
     mean "this credential is refused" (`_is_rejection`), how a token is attached (`_attach`) and how a
     refused token looks (`_token_refused`). AsyncClient only.
     """
@@ -139,7 +185,7 @@ class TokenFlow(httpx.Auth, ABC):
         self._listener = listener
         self._lock = asyncio.Lock()
         self._refreshes = 0  # token requests settled, successful or not
-        self._last_failure: AuthError | None = None
+        self._last_failure: ConnectorError | None = None
 
     # -- what a vendor's flow supplies -------------------------------------------------------------
 
@@ -149,7 +195,7 @@ class TokenFlow(httpx.Auth, ABC):
 
     @abstractmethod
     async def _read_token(self, response: httpx.Response, correlation_id: str | None) -> tuple[str, float]:
-        """(token, lifetime in seconds) from the token endpoint's answer, else raise `AuthError`."""
+        """(token, lifetime in seconds) from the token endpoint's answer, else raise `token_endpoint_error(...)`."""
 
     @abstractmethod
     def _is_rejection(self, error: AuthError) -> bool:
@@ -184,6 +230,7 @@ class TokenFlow(httpx.Auth, ABC):
                         reason = "rejected" if refused is not None else (
                             "initial" if self.cache.issued == 0 else "expiring")
                         obtained: list[AccessToken] = []
+                        request.extensions[TOKEN_REQUEST_PENDING] = self._no_answer
                         steps = self._refresh(reason, correlation_id, obtained)
                         try:
                             step = await steps.__anext__()
@@ -194,6 +241,8 @@ class TokenFlow(httpx.Auth, ABC):
                         finally:
                             await steps.aclose()
                         token = obtained[0]
+                # Left in place when the token request got no answer: the boundary reads it (module docstring).
+                request.extensions.pop(TOKEN_REQUEST_PENDING, None)
             response = yield self._send_with(request, token, correlation_id)
             if sent == 1 or not await self._token_refused(response):
                 return
@@ -223,21 +272,20 @@ class TokenFlow(httpx.Auth, ABC):
                 token = self.cache.store(value, expires_in, requested_at)
                 if self._clock.monotonic() >= token.expires_at:
                     self.cache.invalidate(token)
-                    raise AuthError("token endpoint answered with a token that expired before it arrived",
-                                    vendor=self.vendor, status=response.status_code,
-                                    correlation_id=correlation_id, token_endpoint=True)
-            except AuthError as exc:
+                    raise RequestTimeout("token endpoint answered with a token that expired before it arrived",
+                                         vendor=self.vendor, status=response.status_code,
+                                         correlation_id=correlation_id, token_endpoint=True)
+            except ConnectorError as exc:
                 self._token_failed(exc)
-                if not self._is_rejection(exc):
+                if not (isinstance(exc, AuthError) and self._is_rejection(exc)):
                     self._settle(exc)
                     raise
                 self._rejected(candidate, exc, fallback=index + 1 < len(candidates))
                 refusals.append((candidate, exc))
                 continue
             except BaseException:
+                # The answer broke off (transport error, cancelled): the boundary reports it (`_no_answer`).
                 self._settle(None)
-                self._listener(TokenRequestFailed(vendor=self.vendor, status=response.status_code,
-                                                  error="ConnectionFailed"))
                 raise
             self.credentials.accept(candidate)
             self._settle(None)
@@ -285,7 +333,7 @@ class TokenFlow(httpx.Auth, ABC):
         if self._refreshes != seen and self._last_failure is not None:
             raise self._last_failure.for_call(correlation_id)
 
-    def _settle(self, failure: AuthError | None) -> None:
+    def _settle(self, failure: ConnectorError | None) -> None:
         self._refreshes += 1
         self._last_failure = failure
 
@@ -293,18 +341,18 @@ class TokenFlow(httpx.Auth, ABC):
         """The token request got no response (transport error, timeout or cancellation)."""
         self._settle(None)  # a transport failure is not shared: waiters try for themselves
         logger.warning("%s token request got no response", self.vendor)
-        self._listener(TokenRequestFailed(vendor=self.vendor, status=None, error="ConnectionFailed"))
 
-    def _token_failed(self, exc: AuthError) -> None:
-        logger.warning("%s token request failed: status %s, error %s", self.vendor, exc.status,
-                       exc.oauth_error or type(exc).__name__)
-        self._listener(TokenRequestFailed(vendor=self.vendor, status=exc.status,
-                                          error=exc.oauth_error or failure_name(exc.status or 0)))
+    def _no_answer(self, error: ConnectorError) -> None:
+        """The boundary's report (`TOKEN_REQUEST_PENDING`): the token request got no answer, for `error`'s reason."""
+        self._listener(TokenRequestFailed(vendor=self.vendor, status=None, error=type(error).__name__))
+
+    def _token_failed(self, exc: ConnectorError) -> None:
+        logger.warning("%s token request failed: status %s, error %s", self.vendor, exc.status, failure_name(exc))
+        self._listener(TokenRequestFailed(vendor=self.vendor, status=exc.status, error=failure_name(exc)))
 
     def _rejected(self, candidate: Candidate, exc: AuthError, *, fallback: bool) -> None:
         self.credentials.reject(candidate)
         logger.error("%s refused credential %s (%s)%s", self.vendor, candidate.label,
                      exc.oauth_error or exc.status, "; trying the next one" if fallback else "")
         self._listener(CredentialRejected(vendor=self.vendor, credential=candidate.label, status=exc.status,
-                                          error=exc.oauth_error or failure_name(exc.status or 0),
-                                          fallback=fallback))
+                                          error=failure_name(exc), fallback=fallback))

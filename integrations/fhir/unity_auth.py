@@ -16,7 +16,9 @@ token goes into the JSON body's `Token` field instead of a header, and "refused 
 about the security token. GetToken says nothing about the token's lifetime and none is documented
 (vendors.md §4), so `token_lifetime_s` is a setting (default 1200 s, the 20 minutes of Allscripts'
 FHIR tokens and of the lab's simulator); refresh-on-error covers a server that ends sessions sooner.
-A GetToken error naming the username or password is a credential refusal (`invalid_client` in events).
+A GetToken error naming the username or password is a credential refusal (`invalid_client` in events,
+`AuthError`); GetToken answering 5xx is a `ServerError`, 429 `RateLimited`, a 200 without a usable token
+`MalformedResponse` (`token_flow.token_endpoint_error`, runbook 000 §4).
 
 `UnityClient.magic(action, ...)` makes one call and returns the rows; `aclose()` retires the token
 (RetireSecurityToken) before closing, so a shut-down integration leaves no live session behind.
@@ -35,6 +37,7 @@ import httpx
 
 from integrations.clock import Clock
 from integrations.events import EventListener, ignore_event
+from integrations.fhir._boundary import no_answer
 from integrations.fhir.auth_errors import UnityCallFailed
 from integrations.fhir.credentials import (
     ClientCredentials,
@@ -45,16 +48,14 @@ from integrations.fhir.credentials import (
 )
 from integrations.fhir.errors import (
     AuthError,
-    ConnectionFailed,
     ConnectorError,
     MalformedResponse,
     RateLimited,
-    RequestTimeout,
     ServerError,
     UnexpectedStatus,
 )
 from integrations.fhir.models import CORRELATION_HEADER, JsonObject, JsonValue
-from integrations.fhir.token_flow import AccessToken, TokenCache, TokenFlow
+from integrations.fhir.token_flow import AccessToken, TokenCache, TokenFlow, token_endpoint_error
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +115,9 @@ class UnityTokenAuth(TokenFlow):
         await response.aread()
         status = response.status_code
         if status != 200:
-            raise AuthError(f"Unity GetToken answered HTTP {status}", vendor=self.vendor, status=status,
-                            correlation_id=correlation_id, token_endpoint=True)
+            raise token_endpoint_error(f"Unity GetToken answered HTTP {status}", vendor=self.vendor, status=status,
+                                       correlation_id=correlation_id, retry_after=response.headers.get("retry-after"),
+                                       now=self._clock.now())
         text = response.content.decode("utf-8", "replace").strip()
         if text.startswith('"'):  # some hosts wrap the raw string in JSON quotes
             decoded = _json(text.encode())
@@ -126,8 +128,8 @@ class UnityTokenAuth(TokenFlow):
                             vendor=self.vendor, status=status, correlation_id=correlation_id,
                             oauth_error="invalid_client" if refused else "unity_error", token_endpoint=True)
         if not _TOKEN_CHARS.fullmatch(text):
-            raise AuthError("Unity GetToken answered without a usable token", vendor=self.vendor, status=status,
-                            correlation_id=correlation_id, token_endpoint=True)
+            raise MalformedResponse("Unity GetToken answered without a usable token", vendor=self.vendor,
+                                    status=status, correlation_id=correlation_id, token_endpoint=True)
         return text, self.token_lifetime_s
 
     def _is_rejection(self, error: AuthError) -> bool:
@@ -218,18 +220,16 @@ class UnityClient:
         return [_object(row) for row in rows]
 
     async def _send(self, action: str, body: dict[str, str]) -> httpx.Response:
+        request = self._client.build_request("POST", f"{self.auth.unity_url}/MagicJson", json=body)
         try:
             async with self._clock.timeout(self._timeout_s):
-                response = await self._client.post(f"{self.auth.unity_url}/MagicJson", json=body)
+                response = await self._client.send(request)
                 await response.aread()
         except ConnectorError:
             raise
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise RequestTimeout(f"no Unity answer to {action} within {self._timeout_s:g} s",
-                                 vendor=self.vendor) from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(f"Unity {action} failed in transport ({type(exc).__name__})",
-                                   vendor=self.vendor) from exc
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise no_answer(exc, request, label=f"Unity {action}", timeout_s=self._timeout_s, vendor=self.vendor,
+                            correlation_id=None) from exc
         status = response.status_code
         if status == 200:
             return response

@@ -10,15 +10,18 @@ QueueError                  root of this package's failures
 
 Not in the tree, as in the rest of `integrations`: bad configuration or arguments raise `ValueError`.
 `UnrecoverableJobError` is not a queue failure either: a job handler raises it to fail the job at once,
-without its remaining attempts (BullMQ's `UnrecoverableError`).
+without its remaining attempts (BullMQ's `UnrecoverableError`). Both roots are branches of the
+integration's one root, `integrations.errors.IntegrationError`.
 
 Messages name the queue and the job id, never job data.
 """
 
 from __future__ import annotations
 
+from integrations.errors import IntegrationError
 
-class QueueError(Exception):
+
+class QueueError(IntegrationError):
     """Root of the job queue's failures."""
 
     def __init__(self, message: str, *, queue: str) -> None:
@@ -51,5 +54,5 @@ class InvalidJobState(QueueError):
         super().__init__(f"queue {queue!r}: job {job_id!r} is {state}, not {expected}", queue=queue)
 
 
-class UnrecoverableJobError(Exception):
+class UnrecoverableJobError(IntegrationError):
     """Raised by a job handler: fail the job now, without the attempts it has left."""

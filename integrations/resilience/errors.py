@@ -9,14 +9,16 @@ ConnectorError                      (integrations.fhir.errors)
         └── WritesDisabled          `<vendor>_fhir_write` is off for this caller; nothing was sent
 ```
 
-Misuse is not in the tree: an unknown flag name raises `UnknownFeatureFlag` (a `LookupError`), bad
-configuration a `ValueError`, as in the rest of `integrations`.
+Misuse is not in the tree: an unknown flag name raises `UnknownFeatureFlag` (a `LookupError`, and an
+`integrations.errors.IntegrationError` so a caller can tell it from a bug), bad configuration a
+`ValueError`, as in the rest of `integrations`.
 
 Messages carry the vendor and the flag name; never a patient identifier, a user id or a resource.
 """
 
 from __future__ import annotations
 
+from integrations.errors import IntegrationError
 from integrations.fhir.errors import ConnectorError
 
 
@@ -49,7 +51,7 @@ class WritesDisabled(FeatureDisabled):
     """Writes are switched off (`<vendor>_fhir_write`, runbook 000 §3 "Disable write operations")."""
 
 
-class UnknownFeatureFlag(LookupError):
+class UnknownFeatureFlag(IntegrationError, LookupError):
     """No flag by this name was registered (a typo must not read as "disabled")."""
 
     def __init__(self, flag: str, known: tuple[str, ...]) -> None:

@@ -1,7 +1,7 @@
 """The service's errors, and the ONE boundary that turns every typed error into a 4xx/5xx JSON body.
 
 ```
-ServiceError                 root of this package's own failures (status, code, detail)
+ServiceError                 root of this package's own failures (status, code, detail); an IntegrationError
 ├── Unauthenticated    401   no bearer token, or not a bearer token (`WWW-Authenticate: Bearer`)
 ├── Forbidden          403   a wrong token, a missing or wrong cron secret, an organisation the API key
 │                            may not act for
@@ -45,6 +45,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from integrations.errors import IntegrationError
 from integrations.fhir.errors import CircuitOpen, ConnectorError
 from integrations.queue import InvalidJobState, JobNotFound, StoreUnavailable
 from integrations.resilience import EhrUnavailable, UnknownFeatureFlag
@@ -63,7 +64,7 @@ logger = logging.getLogger(__name__)
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-class ServiceError(Exception):
+class ServiceError(IntegrationError):
     """Root of the service's own failures: an HTTP status, a short machine code and a PHI-free detail."""
 
     status = 500

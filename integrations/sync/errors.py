@@ -2,7 +2,8 @@
 worker, ingress, export and reconciliation (`integrations.sync`).
 
 ```
-SyncError                   root; `.detail` is a short message free of PHI (safe for an HTTP body)
+SyncError                   root (an `integrations.errors.IntegrationError`); `.detail` is a short message
+                            free of PHI (safe for an HTTP body)
 ├── ConsentDenied           no active CARE consent with the data class(es): `status` "denied" | "missing"
 ├── UnknownPatientToken     the patient token is not known (ingress, export, writes)
 ├── WrongOrganisation       the patient token (or record) belongs to another organisation
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from integrations.errors import IntegrationError
 
-class SyncError(Exception):
+
+class SyncError(IntegrationError):
     """Root of the sync pipeline's failures."""
 
     def __init__(self, detail: str) -> None:

@@ -1,7 +1,7 @@
 """The multi-system layer's one error tree. Every failure it raises at a caller is a `SystemsError`.
 
 ```
-SystemsError
+SystemsError             root (an `integrations.errors.IntegrationError`)
 ├── ConfigError          a registry configuration refused: `problems` name each field and why
 ├── UnknownSystem        a system id the registry does not hold
 └── FailoverExhausted    no configured system could serve a read: `attempts` says why, system by system
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from integrations.errors import IntegrationError
 
-class SystemsError(Exception):
+
+class SystemsError(IntegrationError):
     """Root of the tree."""
 
 

@@ -21,6 +21,7 @@ from integrations.fhir import (
     ClientCredentialsAuth,
     ClientSecretBasic,
     ConnectionFailed,
+    ConnectorError,
     RetryPolicy,
     TokenCache,
 )
@@ -277,19 +278,21 @@ def test_token_endpoint_refusal_is_an_auth_error_with_the_oauth_code_only() -> N
         (httpx.Response(400, text="Unsupported content type"), "AuthError"),
     ],
 )
-def test_unusable_token_responses_are_auth_errors(response: httpx.Response, error_name: str) -> None:
-    async def main() -> tuple[AuthError, list[object]]:
+def test_unusable_token_responses_are_malformed_or_refusals(response: httpx.Response, error_name: str) -> None:
+    """A 2xx without a usable token is the vendor's fault (MalformedResponse), a 4xx a refusal (AuthError)."""
+    async def main() -> tuple[ConnectorError, list[object]]:
         vendor = FakeVendor(VirtualClock())
         vendor.token_failures.append(response)
         kit = make_kit(vendor)
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(ConnectorError) as caught:
             await kit.connector.read("Patient", "p1")
         await kit.close()
         return caught.value, kit.of(TokenRequestFailed)
 
     error, failed = run_virtual(main)
+    assert type(error).__name__ == error_name
     assert error.token_endpoint
-    assert error.oauth_error is None
+    assert not isinstance(error, AuthError) or error.oauth_error is None
     assert [e.error for e in failed if isinstance(e, TokenRequestFailed)] == [error_name]
 
 

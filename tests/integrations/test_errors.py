@@ -132,7 +132,9 @@ def test_rate_limited_carries_retry_after() -> None:
 
 @pytest.mark.parametrize(("error", "predicates"), [
     (AuthError("x", vendor="v", status=401), (True, False, False, False)),
-    (AuthError("x", vendor="v", status=503, token_endpoint=True), (True, False, False, True)),
+    (AuthError("x", vendor="v", status=400, token_endpoint=True, oauth_error="invalid_client"),
+     (True, False, False, False)),
+    (ServerError("x", vendor="v", status=503, token_endpoint=True), (False, False, False, True)),
     (Forbidden("x", vendor="v", status=403), (False, False, False, False)),
     (RateLimited("x", vendor="v", status=429), (False, True, False, True)),
     (RequestTimeout("x", vendor="v"), (False, False, True, True)),

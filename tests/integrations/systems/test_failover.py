@@ -206,7 +206,7 @@ def test_identifier_search_token_is_escaped_and_its_value_never_in_a_repr() -> N
     (ServerError("503", vendor="x", status=503), True),
     (RequestTimeout("slow", vendor="x"), True),
     (RateLimited("429", vendor="x", status=429), True),
-    (AuthError("token endpoint down", vendor="x", status=503, token_endpoint=True), True),
+    (ServerError("token endpoint down", vendor="x", status=503, token_endpoint=True), True),
     (AuthError("bad credentials", vendor="x", status=401, token_endpoint=True), False),
     (NotFound("404", vendor="x", status=404), False),
     (Forbidden("403", vendor="x", status=403), False),
