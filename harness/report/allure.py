@@ -12,14 +12,13 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.checks.result import CheckResult
-from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.models import RunSummary, ScenarioSummary, parse_started_at
 from harness.report.series import ScenarioSeries
 from harness.report.text import observed_text
 from harness.report.timeline import fault_params, scenario_clock
@@ -81,11 +80,10 @@ class AllureResult(_Model):
 
 
 def run_start_ms(started_at: str) -> int:
-    """The run's start stamp (20261203T181255Z) in epoch milliseconds; 0 when it is not one."""
-    try:
-        return int(datetime.strptime(started_at, "%Y%m%dT%H%M%S%z").timestamp() * 1000)
-    except ValueError:
-        return 0
+    """The run's start (ISO-8601, or an older report's 20261203T181255Z) in epoch milliseconds; 0 when it is not
+    one."""
+    moment = parse_started_at(started_at)
+    return 0 if moment is None else int(moment.timestamp() * 1000)
 
 
 def check_severity(check: CheckResult) -> str:
@@ -99,7 +97,8 @@ def result_uuid(run_id: str, scenario: str, check_name: str) -> str:
 
 
 def timeline_steps(series: ScenarioSeries, base_ms: int) -> list[Step]:
-    """A step per fault window (its span) and per breaker transition (an instant), in time order."""
+    """A step per fault window (its span, named by the fault's name) and per breaker transition (an instant), in
+    time order."""
 
     def ms(t: float) -> int:
         return base_ms + round(t * 1000)
@@ -107,8 +106,9 @@ def timeline_steps(series: ScenarioSeries, base_ms: int) -> list[Step]:
     steps: list[tuple[float, int, Step]] = []
     for w in series.faults:
         params = fault_params(dict(w.params))
-        name = (f"{scenario_clock(w.start)}–{scenario_clock(w.stop)} fault {w.fault_id}: {w.fault} on {w.target}"
-                + (f" ({params})" if params else ""))
+        noun = "background condition" if w.background else "fault"
+        name = (f"{scenario_clock(w.start)}–{scenario_clock(w.stop)} {noun} {w.fault_id} \"{w.title}\": {w.fault} "
+                f"on {w.target}" + (f" ({params})" if params else ""))
         steps.append((w.start, 0, Step(name=name, start=ms(w.start), stop=ms(w.stop),
                                        parameters=[Parameter(name=k, value=v) for k, v in w.params])))
     for lane in series.breakers:

@@ -1,7 +1,9 @@
 """The timeline chart of one scenario, as inline SVG built from its derived series (`harness.report.series`).
 
-Lanes top to bottom, on one scenario-time axis: the fault windows (labelled bars; each window is also shaded
-across every panel below), one breaker band per breaker (CLOSED / HALF_OPEN / OPEN), the success rate per
+Lanes top to bottom, on one scenario-time axis (wall-clock labels in real mode): the fault windows (bars
+labelled with the fault's name; each window is also shaded across every panel below), the background
+conditions in a lighter lane of their own (not shaded: they last the whole run and are not incidents), one
+breaker band per breaker (CLOSED / HALF_OPEN / OPEN), the success rate per
 bucket (bars coloured by runbook 000 §7's bands: > 99 %, 95-99 %, < 95 %), p50/p95 latency per bucket, and
 queue depth (waiting / delayed / active / failed jobs) when the journal has job events. Hover titles give
 exact values; nothing needs JavaScript.
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from html import escape
 
-from harness.report.series import Bucket, FaultWindow, QueuePoint, ScenarioSeries
+from harness.report.series import Bucket, FaultWindow, QueuePoint, ScenarioSeries, WallAnchors
 from harness.report.svg import (
     CHAR_WIDTH,
     CHART_LEFT,
@@ -65,21 +67,41 @@ def _lane_label(y: float, label: str, cls: str = "lane") -> str:
     return text(LABEL_X, y, label, cls=cls)
 
 
-def _faults(series: ScenarioSeries, scale: TimeScale, y0: float) -> tuple[str, float]:
-    parts = [_lane_label(y0 + 13, "faults")]
-    rows = fault_rows(series.faults, scale)
-    for window, row in zip(series.faults, rows, strict=True):
+def _fault_title(window: FaultWindow) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in window.params)
+    kind = "background condition" if window.background else "fault"
+    return (f"{kind} {window.title} ({window.fault_id}): {window.fault} → {window.target}"
+            + (f" ({params})" if params else "") + f" {clock_label(window.start)}–{clock_label(window.stop)}"
+            + ("" if window.stopped else " (never stopped)"))
+
+
+def _fault_lane(windows: Sequence[FaultWindow], scale: TimeScale, y0: float, name: str,
+                extra: str) -> tuple[str, float]:
+    """One lane of labelled fault bars (as many rows as the labels need)."""
+    parts = [_lane_label(y0 + 13, name)]
+    rows = fault_rows(windows, scale)
+    for window, row in zip(windows, rows, strict=True):
         x0, x1 = scale.x(window.start), scale.x(window.stop)
         y = y0 + row * FAULT_ROW
-        params = ", ".join(f"{k}={v}" for k, v in window.params)
-        title = (f"{window.label()} ({params}) {clock_label(window.start)}–{clock_label(window.stop)}"
-                 + ("" if window.stopped else " (never stopped)"))
-        parts.append(element("rect", {"class": "fault-bar", "x": x0, "y": y + 2, "width": max(x1 - x0, 1.0),
-                                      "height": FAULT_ROW - 4}, title=title))
-        parts.append(text(x0 + 3, y + 13, window.label(), cls="fault-label"))
-    if not series.faults:
-        parts.append(text(CHART_LEFT + 4, y0 + 13, "no faults injected", cls="note"))
+        parts.append(element("rect", {"class": f"fault-bar{extra}", "x": x0, "y": y + 2, "width": max(x1 - x0, 1.0),
+                                      "height": FAULT_ROW - 4, "data_fault": window.fault_id,
+                                      "data_name": window.title}, title=_fault_title(window)))
+        parts.append(text(x0 + 3, y + 13, window.label(), cls=f"fault-label{extra}"))
     return "".join(parts), y0 + max(1, max(rows, default=0) + 1) * FAULT_ROW
+
+
+def _faults(series: ScenarioSeries, scale: TimeScale, y0: float) -> tuple[str, float]:
+    """The incident faults' lane, then a lighter lane of background conditions when there are any."""
+    incident = [w for w in series.faults if not w.background]
+    background = [w for w in series.faults if w.background]
+    part, y = _fault_lane(incident, scale, y0, "faults", "")
+    if not incident:
+        part += text(CHART_LEFT + 4, y0 + 13, "no faults injected" if not background else "no incident fault",
+                     cls="note")
+    if background:
+        lane, y = _fault_lane(background, scale, y + 2, "background", " background")
+        part += lane
+    return part, y
 
 
 def _breakers(series: ScenarioSeries, scale: TimeScale, y0: float) -> tuple[str, float]:
@@ -187,9 +209,11 @@ LEGEND = (("fault-swatch", "fault window"), ("closed", "CLOSED"), ("half-open", 
           ("healthy", "success > 99%"), ("warning", "95–99%"), ("critical", "< 95%"))
 
 
-def _legend(y: float, queue: bool) -> tuple[str, float]:
+def _legend(y: float, queue: bool, background: bool = False) -> tuple[str, float]:
     """The legend, wrapped onto as many rows as it needs; returns it and the y of its last row."""
     items: list[tuple[str, str, bool]] = [(cls, label, True) for cls, label in LEGEND]
+    if background:
+        items.insert(1, ("fault-swatch background", "background condition", True))
     items += [("p50", "latency p50", False), ("p95", "latency p95", False)]
     if queue:
         items += [(f"q-{name}", f"jobs {name}", False) for name in QUEUE_SERIES]
@@ -209,8 +233,9 @@ def _legend(y: float, queue: bool) -> tuple[str, float]:
     return "".join(parts), y
 
 
-def timeline_svg(series: ScenarioSeries) -> str:
-    """The scenario's timeline chart as one <svg> element."""
+def timeline_svg(series: ScenarioSeries, wall: WallAnchors | None = None) -> str:
+    """The scenario's timeline chart as one <svg> element; with `wall` (a real-mode run's wall stamps) the time
+    axis reads wall-clock time (UTC)."""
     scale = TimeScale(end_s=series.end_s)
     fault_part, y = _faults(series, scale, TOP)
     breaker_part, y = _breakers(series, scale, y + 6)
@@ -227,9 +252,15 @@ def timeline_svg(series: ScenarioSeries) -> str:
     shading = [element("rect", {"class": "fault-window", "x": scale.x(w.start), "y": plot_top,
                                 "width": max(scale.x(w.stop) - scale.x(w.start), 1.0), "height": bottom - plot_top,
                                 "data_fault": w.fault_id, "data_start": w.start, "data_stop": w.stop})
-               for w in series.faults]
-    axis = time_axis(scale, bottom, plot_top)
-    legend, legend_bottom = _legend(bottom + 56, bool(series.queue))
+               for w in series.faults if not w.background]
+    if wall is None:
+        axis = time_axis(scale, bottom, plot_top)
+    else:
+        started = wall.at(0.0).strftime("%Y-%m-%d %H:%M:%S")
+        axis = time_axis(scale, bottom, plot_top, label=wall.label,
+                         caption=f"wall-clock time (UTC, hh:mm:ss; scenario start {started})")
+    background = any(w.background for w in series.faults)
+    legend, legend_bottom = _legend(bottom + 56, bool(series.queue), background)
     height = legend_bottom + 14
     title = f"{series.name}: timeline ({num(series.bucket_s)} s buckets)"
     header = text(CHART_LEFT, 14, title, cls="chart-title")

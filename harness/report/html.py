@@ -1,7 +1,12 @@
 """`report.html`: one self-contained page per run (inline CSS and SVG, no script, no network), with per
 scenario the timeline chart (`harness.report.chart`), the incident severity, the verdict table, and the run's
 seed and replay command. Rendered server-side from summary.json and the journal, so the same run gives the
-same bytes and the page reads the same without JavaScript."""
+same bytes and the page reads the same without JavaScript.
+
+An ABORTED or INCONCLUSIVE verdict opens the page (and the scenario it concerns) with a banner that says what
+it means (`harness.report.text.verdict_banner`). A real-mode run's time axis reads wall-clock time (UTC) from
+the events' `wall` stamps when the journal has them, and the page says that a real-mode run does not promise a
+byte-identical replay."""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from collections.abc import Sequence
 from html import escape
 
 from harness.report.chart import timeline_svg
-from harness.report.incident import ScenarioIncident, scenario_severity
+from harness.report.incident import ScenarioIncident, run_banner, scenario_banner, scenario_severity, verdict_of
 from harness.report.models import RunSummary
-from harness.report.text import observed_text
+from harness.report.series import wall_anchors
+from harness.report.text import REAL_MODE_REPLAY, observed_text
 
 CSS = """
 :root { --ok: #2e7d32; --warn: #f9a825; --bad: #c62828; --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; }
@@ -27,6 +33,10 @@ th { background: #f5f7fa; font-weight: 600; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-weight: 600;
          font-size: 12px; }
 .badge.pass { background: var(--ok); } .badge.fail { background: var(--bad); }
+.badge.inconclusive { background: #b26a00; } .badge.aborted { background: #52606d; }
+.banner { border-left: 6px solid; padding: 8px 12px; margin: 10px 0 14px; font-weight: 600; }
+.banner.inconclusive { border-color: #b26a00; background: #fff4e0; }
+.banner.aborted { border-color: #52606d; background: #eef2f6; }
 .badge.sev { background: #334e68; }
 .meta { color: var(--muted); } .desc { max-width: 960px; }
 section.scenario { border-top: 2px solid var(--line); margin-top: 28px; }
@@ -40,6 +50,8 @@ svg .fault-window { fill: #7e57c2; fill-opacity: 0.13; stroke: #7e57c2; stroke-o
                     stroke-dasharray: 4 3; pointer-events: none; }
 svg .fault-bar, svg .fault-swatch { fill: #7e57c2; fill-opacity: 0.8; }
 svg .fault-label { fill: #fff; font-weight: 600; paint-order: stroke; stroke: #4527a0; stroke-width: 2px; }
+svg .fault-bar.background, svg .fault-swatch.background { fill: #b39ddb; fill-opacity: 0.45; }
+svg .fault-label.background { fill: #4527a0; stroke: none; font-weight: 400; font-style: italic; }
 svg .closed { fill: var(--ok); } svg .half-open { fill: var(--warn); } svg .open { fill: var(--bad); }
 svg .healthy { fill: #66bb6a; } svg .warning { fill: #ffca28; } svg .critical { fill: #ef5350; }
 svg .zero { stroke: var(--bad); stroke-width: 2; }
@@ -48,7 +60,7 @@ svg polyline.series, svg line.series { fill: none; stroke-width: 2; } svg .hit {
 svg .q-waiting { stroke: #1e88e5; } svg .q-delayed { stroke: #9e9e9e; stroke-dasharray: 4 2; }
 svg .q-active { stroke: #2e7d32; } svg .q-failed { stroke: #c62828; }
 svg .swatch { stroke: #fff; }
-tr.fail td { background: #fdecea; }
+tr.fail td { background: #fdecea; } tr.inconclusive td { background: #fff4e0; }
 """
 
 
@@ -68,20 +80,33 @@ def _verdict_table(item: ScenarioIncident) -> str:
     return "".join(rows)
 
 
-def _scenario(item: ScenarioIncident, index: int) -> str:
+def _banner(verdict: str, text: str | None) -> str:
+    return f'<p class="banner {_e(verdict)}" role="alert">{_e(text)}</p>' if text else ""
+
+
+def _scenario(run: RunSummary, item: ScenarioIncident, index: int) -> str:
     s = item.summary
+    verdict = verdict_of(s)
     severity = scenario_severity(item)
     share = s.operations_failed / s.operations * 100 if s.operations else 0.0
+    wall = wall_anchors(item.events, run.time_scale) if run.mode == "real" else None
+    if run.mode != "real":
+        axis = "Times are scenario time."
+    elif wall is not None:
+        axis = "The time axis reads wall-clock time (UTC) from the events' wall stamps."
+    else:
+        axis = "This journal has no wall stamps: the time axis reads scenario time."
     return "".join([
         f'<section class="scenario" id="scenario-{index}">',
-        f'<h2>{_e(s.name)} <span class="badge {s.verdict}">{s.verdict.upper()}</span> '
+        f'<h2>{_e(s.name)} <span class="badge {_e(verdict)}">{_e(verdict.upper())}</span> '
         f'<span class="badge sev" title="incident severity, runbook 001">{_e(severity.label)}</span></h2>',
+        _banner(verdict, scenario_banner(item)),
         f'<p class="meta"><code>{_e(s.file)}</code> · runbook {_e("; ".join(s.runbook))} · '
         f"{s.operations} operations, {s.operations_failed} failed ({share:.1f}%) over "
         f"{s.duration_s:g} s of scenario time</p>",
         f'<p class="desc">{_e(s.description.strip())}</p>',
-        f'<div class="chart">{timeline_svg(item.series)}</div>',
-        f'<p class="meta">Severity {_e(severity.label)} ({_e(" → ".join(severity.path))}): '
+        f'<div class="chart">{timeline_svg(item.series, wall)}</div>',
+        f'<p class="meta">{_e(axis)} Severity {_e(severity.label)} ({_e(" → ".join(severity.path))}): '
         f"{_e('; '.join(severity.reasons))}. See incident.md.</p>",
         _verdict_table(item),
         "</section>",
@@ -89,6 +114,7 @@ def _scenario(item: ScenarioIncident, index: int) -> str:
 
 
 def render_html(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
+    verdict = verdict_of(run)
     scale = f", time scale {run.time_scale:g}x" if run.time_scale != 1 else ""
     overview = ["<table><thead><tr><th>scenario</th><th>verdict</th><th>checks</th><th>failing</th></tr></thead>"
                 "<tbody>"]
@@ -96,25 +122,31 @@ def render_html(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
         s = item.summary
         passed = sum(1 for c in s.checks if c.passed)
         failing = ", ".join(c.name for c in s.checks if not c.passed) or "-"
-        overview.append(f'<tr class="{s.verdict}"><td><a href="#scenario-{index}">{_e(s.name)}</a></td>'
-                        f'<td><span class="badge {s.verdict}">{s.verdict.upper()}</span></td>'
+        overview.append(f'<tr class="{_e(verdict_of(s))}"><td><a href="#scenario-{index}">{_e(s.name)}</a></td>'
+                        f'<td><span class="badge {_e(verdict_of(s))}">{_e(verdict_of(s).upper())}</span></td>'
                         f"<td>{passed}/{len(s.checks)}</td><td>{_e(failing)}</td></tr>")
     overview.append("</tbody></table>")
+    if run.mode == "real":
+        replay = f"Replay the run (same seed; {REAL_MODE_REPLAY}):"
+        times = "Time axes read wall-clock time (UTC) where the journal has wall stamps, else scenario time"
+    else:
+        replay = "Replay the run (same seed, same journal):"
+        times = "Times are scenario time"
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>ehrlab run {_e(run.run_id)}: {run.verdict.upper()}</title>",
+        f"<title>ehrlab run {_e(run.run_id)}: {_e(verdict.upper())}</title>",
         f"<style>{CSS}</style></head><body>",
-        f'<h1>ehrlab run <code>{_e(run.run_id)}</code> <span class="badge {run.verdict}">'
-        f"{run.verdict.upper()}</span></h1>",
-        f'<p class="meta">Mode {_e(run.mode)}, seed <strong>{run.seed}</strong>{_e(scale)}. '
-        "Replay the run (same seed, same journal):</p>",
+        f'<h1>ehrlab run <code>{_e(run.run_id)}</code> <span class="badge {_e(verdict)}">'
+        f"{_e(verdict.upper())}</span></h1>",
+        _banner(verdict, run_banner(run, items)),
+        f'<p class="meta">Mode {_e(run.mode)}, seed <strong>{run.seed}</strong>{_e(scale)}. {_e(replay)}</p>',
         f'<pre class="replay"><code>{_e(run.replay)}</code></pre>',
         "".join(overview),
-        *[_scenario(item, index) for index, item in enumerate(items, start=1)],
-        '<p class="meta">Rendered from summary.json and journal.jsonl. Times are scenario time; shaded bands are '
-        "fault windows.</p>",
+        *[_scenario(run, item, index) for index, item in enumerate(items, start=1)],
+        f'<p class="meta">Rendered from summary.json and journal.jsonl. {_e(times)}; shaded bands are '
+        "fault windows; background conditions have a lighter lane of their own.</p>",
         "</body></html>",
         "",
     ])

@@ -2,9 +2,14 @@
 Template"), severity by 001's classification (`harness.report.severity`), the verification checklist of
 001 §Response Procedures "6. Verify Resolution", filled from the journal and the check results.
 
+The root cause names each injected fault by its `name` and the components that amplified it
+(`harness.report.cause`); background faults are conditions, never the cause. Data loss counts records lost,
+not jobs failed (`harness.report.records`). An ABORTED or INCONCLUSIVE verdict opens the report with what it
+means (`harness.report.text.verdict_banner`).
+
 Times are scenario time (T+m:ss.s from the scenario's start): a virtual run has no wall-clock time, and the
-date comes from the run id. Counts, vendor names, fault parameters and error class names only: no PHI, no
-token, no resource body.
+date comes from the run id. Counts, vendor names, fault parameters, record ids and error class names only: no
+PHI, no token, no resource body.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.journal import Event, OperationEvent, StepDone
+from harness.report.cause import RootCause, cause_lines, headline, root_cause
 from harness.report.models import RunSummary, ScenarioSummary
 from harness.report.series import ScenarioSeries
 from harness.report.severity import CITATION, Evidence, Severity, classify, gather
-from harness.report.text import observed_text
+from harness.report.text import inconclusive_reasons, is_lab_check, observed_text, verdict_banner
 from harness.report.timeline import fault_params, moments, scenario_clock
 
 
@@ -29,7 +35,7 @@ class ScenarioIncident:
 
 def _date(started_at: str) -> tuple[str, str]:
     """(YYYYMMDD, YYYY-MM-DD) from the run's start stamp (20261203T181255Z), else from nothing."""
-    digits = started_at[:8]
+    digits = started_at.replace("-", "")[:8]  # ISO-8601 (2026-12-03T...) or the older compact stamp
     if len(digits) == 8 and digits.isdigit():
         return digits, f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
     return "00000000", "unknown"
@@ -44,26 +50,48 @@ def _steps(item: ScenarioIncident) -> list[StepDone]:
     return [e for e in item.events if isinstance(e, StepDone) and not e.params.get("skipped")]
 
 
-def _title(item: ScenarioIncident, severity: Severity) -> str:
-    faults = item.series.faults
-    if not faults:
+def verdict_of(summary: ScenarioSummary | RunSummary) -> str:
+    """The verdict as a string: pass, fail, inconclusive or aborted (whatever models.py declares)."""
+    return str(getattr(summary, "verdict", "fail"))
+
+
+def interrupted_at(events: Sequence[Event]) -> float:
+    """When an aborted scenario was cut short: its interruption event if the journal has one, else its last
+    event."""
+    aborts = [e.t for e in events if "abort" in str(getattr(e, "kind", ""))]
+    return aborts[0] if aborts else max((e.t for e in events), default=0.0)
+
+
+def scenario_banner(item: ScenarioIncident) -> str | None:
+    """What an ABORTED or INCONCLUSIVE scenario verdict means, in one sentence; None otherwise."""
+    verdict = verdict_of(item.summary)
+    return verdict_banner(verdict, interrupted_at=scenario_clock(interrupted_at(item.events)),
+                          reasons=inconclusive_reasons(item.summary.checks))
+
+
+def _title(item: ScenarioIncident, severity: Severity, cause: RootCause) -> str:
+    background = [w.title for w in cause.conditions]
+    under = f"; under a background condition: {', '.join(dict.fromkeys(background))}" if background else ""
+    if not cause.causes:
         what = severity.reasons[0] if severity.level != "P3" else "no impact observed"
         actions = list(dict.fromkeys(f"{s.action}@{s.vendor}" for s in _steps(item)))
-        cause = f"after operator steps: {', '.join(actions[:4])}" + (" ..." if len(actions) > 4 else "") \
-            if actions else "no fault injected"
-        return f"{item.summary.name}: {what} ({cause})"
-    kinds = []
-    for window in faults:
-        label = f"{window.fault} on {window.target}"
-        if label not in kinds:
-            kinds.append(label)
-    return f"{item.summary.name}: {', '.join(kinds)}"
+        why = f"after operator steps: {', '.join(actions[:4])}" + (" ..." if len(actions) > 4 else "") \
+            if actions else ("no incident fault injected" if background else "no fault injected")
+        return f"{item.summary.name}: {what} ({why}{under})"
+    names: list[str] = []
+    for c in cause.causes:
+        w = c.fault
+        custom = w.title != f"{w.fault}@{w.target}"
+        label = f"{w.title} ({w.fault} on {w.target})" if custom else f"{w.fault} on {w.target}"
+        if label not in names:
+            names.append(label)
+    return f"{item.summary.name}: {', '.join(names)}{under}"
 
 
 def _resolved(item: ScenarioIncident) -> tuple[bool, bool, bool]:
     """(services healthy, error rate normal, response times within SLA) at the scenario's end."""
     series = item.series
-    healthy = all(w.stopped for w in series.faults) and all(
+    healthy = all(w.stopped for w in series.faults if not w.background) and all(
         lane.spans[-1].state == "CLOSED" for lane in series.breakers if lane.spans)
     last = next((b for b in reversed(series.buckets) if b.total), None)
     rate = last.success_rate if last else None
@@ -78,7 +106,7 @@ def _impact(ev: Evidence, item: ScenarioIncident) -> list[str]:
     failed_times = [e.t for e in item.events if isinstance(e, OperationEvent) and not e.ok]
     duration = (f"{max(failed_times) - min(failed_times):.1f} s from the first failed operation to the last"
                 if failed_times else "no failed operation")
-    faulted = sum(w.stop - w.start for w in item.series.faults)
+    faulted = sum(w.stop - w.start for w in item.series.faults if not w.background)
     lines = [
         f"- Services affected: {', '.join(affected)}",
         f"- Users affected: operations failed {ev.failed} of {ev.operations} ({share:.1f}%)",
@@ -88,12 +116,27 @@ def _impact(ev: Evidence, item: ScenarioIncident) -> list[str]:
         down = f"; down {v.down_s:.1f} s" if v.outages else ""
         lines.append(f"  - {v.vendor}: {v.failed} of {v.operations} failed; worst bucket success {worst}{down}")
     lines.append(f"- Duration: {duration}; faults active {faulted:.1f} s in total")
-    if ev.jobs:
-        loss = "Yes" if ev.data_loss else "No"
-        lines.append(f"- Data loss: {loss} ({ev.jobs_failed} of {ev.jobs} jobs failed for good, "
-                     f"{ev.jobs_unfinished} unfinished at the end)")
-    else:
-        lines.append(f"- Data loss: {'Yes' if ev.data_loss else 'No'} (no job events in the journal)")
+    lines += _data_loss(ev)
+    return lines
+
+
+def _data_loss(ev: Evidence) -> list[str]:
+    """Records lost, not jobs failed: a failed job whose record a later sync wrote lost nothing."""
+    rec = ev.records
+    if not rec.jobs and not rec.lost:
+        return [f"- Data loss: {'Yes' if ev.data_loss else 'No'} (no job events in the journal)"]
+    lines = [f"- Data loss: {'Yes' if ev.data_loss else 'No'} ({len(rec.lost)} record(s) lost; "
+             f"{rec.jobs_failed} of {rec.jobs} jobs failed for good, {rec.resynced} of them synced later by "
+             f"another job, a retry or reconciliation; {rec.jobs_unfinished} unfinished at the end)"]
+    if rec.consent_refused:
+        lines.append(f"  - {rec.consent_refused} job(s) or enqueue(s) refused for consent: consent enforced, "
+                     "not data loss (002 §3.2)")
+    shown = rec.lost[:5]
+    lines += [f"  - lost: {r.resource} {r.record_id}: {r.how} at {scenario_clock(r.t)}" for r in shown]
+    if len(rec.lost) > len(shown):
+        lines.append(f"  - ... and {len(rec.lost) - len(shown)} more")
+    for name in ev.lost_checks:
+        lines.append(f"  - check `{name}` failed (jobs lost or duplicated)")
     return lines
 
 
@@ -118,19 +161,16 @@ def _verification(ev: Evidence, item: ScenarioIncident) -> list[str]:
     return lines
 
 
-def _root_cause(ev: Evidence, item: ScenarioIncident) -> list[str]:
-    lines = []
-    for w in item.series.faults:
-        params = fault_params(dict(w.params))
-        end = scenario_clock(w.stop) if w.stopped else "the end (never stopped)"
-        lines.append(f"- Injected fault {w.fault_id}: `{w.fault}` on {w.target}"
-                     + (f" ({params})" if params else "") + f", {scenario_clock(w.start)} to {end}")
-    for step in _steps(item):
+def _root_cause(ev: Evidence, item: ScenarioIncident, cause: RootCause) -> list[str]:
+    lines = cause_lines(cause)
+    steps = _steps(item)
+    for step in steps:
         params = fault_params(dict(step.params))
         lines.append(f"- Operator step {step.step_id}: `{step.action}` on {step.vendor}"
                      + (f" ({params})" if params else "") + f" at {scenario_clock(step.t)}")
-    if not lines:
-        lines.append("- No fault was injected and no operator step was taken.")
+    if not cause.causes and not steps:
+        lines.insert(0, "- No fault was injected and no operator step was taken." if not cause.conditions
+                     else "- No incident fault was injected and no operator step was taken.")
     if ev.errors:
         shown = ", ".join(f"{name} ×{count}" for name, count in ev.errors[:6])
         lines.append(f"- Errors seen by operations: {shown}")
@@ -138,9 +178,10 @@ def _root_cause(ev: Evidence, item: ScenarioIncident) -> list[str]:
 
 
 def _resolution(item: ScenarioIncident) -> list[str]:
-    lines = [f"- Fault {w.fault_id} removed by the scenario's timeline at {scenario_clock(w.stop)}"
-             for w in item.series.faults if w.stopped]
-    lines += [f"- Fault {w.fault_id} was never removed" for w in item.series.faults if not w.stopped]
+    faults = [w for w in item.series.faults if not w.background]
+    lines = [f'- Fault {w.fault_id} "{w.title}" removed by the scenario\'s timeline at {scenario_clock(w.stop)}'
+             for w in faults if w.stopped]
+    lines += [f'- Fault {w.fault_id} "{w.title}" was never removed' for w in faults if not w.stopped]
     for lane in item.series.breakers:
         last = lane.spans[-1] if lane.spans else None
         if last is not None and last.state == "CLOSED" and len(lane.spans) > 1:
@@ -166,26 +207,53 @@ def scenario_severity(item: ScenarioIncident) -> Severity:
     return classify(gather(item.events, item.series, item.summary.checks))
 
 
+def _status(item: ScenarioIncident, healthy: bool, errors_ok: bool) -> str:
+    verdict = verdict_of(item.summary)
+    if verdict == "aborted":
+        return f"Interrupted (ABORTED) at {scenario_clock(interrupted_at(item.events))}"
+    if verdict == "inconclusive":
+        return "Not judged (INCONCLUSIVE: the lab could not judge this run)"
+    return "Resolved" if healthy and errors_ok else "Unresolved at the end of the scenario"
+
+
+def _actions(item: ScenarioIncident) -> list[str]:
+    lines = []
+    for c in item.summary.checks:
+        if c.passed:
+            continue
+        if is_lab_check(c):
+            lines.append(f"- [ ] Re-run: the lab could not judge (`{c.name}`): {_md(c.detail)} ({c.source})")
+        else:
+            lines.append(f"- [ ] Fix `{c.name}`: {_md(c.detail)} ({c.source})")
+    return lines or ["- None: every check passed."]
+
+
 def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str:
     ev = gather(item.events, item.series, item.summary.checks)
     severity = classify(ev)
+    cause = root_cause(item.series.faults, item.events)
     compact, date = _date(run.started_at)
     healthy, errors_ok, _ = _resolved(item)
-    failing = [c for c in item.summary.checks if not c.passed]
-    passed = len(item.summary.checks) - len(failing)
+    passed = sum(1 for c in item.summary.checks if c.passed)
+    banner = scenario_banner(item)
+    said = headline(cause)
+    incident_faults = len(cause.causes)
+    background = f" and {len(cause.conditions)} background condition(s)" if cause.conditions else ""
     lines = [
-        f"# Incident Report: {_title(item, severity)}",
+        f"# Incident Report: {_title(item, severity, cause)}",
         "",
+        *([f"> **{banner}**", ""] if banner else []),
         f"**Incident ID:** INC-{compact}-{number:03d}",
         f"**Severity:** {severity.label}",
-        f"**Status:** {'Resolved' if healthy and errors_ok else 'Unresolved at the end of the scenario'}",
+        f"**Status:** {_status(item, healthy, errors_ok)}",
         f"**Date:** {date}",
         "",
         "## Summary",
         "",
         f"Scenario `{item.summary.name}` ({item.summary.file}; runbook {'; '.join(item.summary.runbook)}): "
-        f"{len(item.series.faults)} fault(s) injected, {ev.failed} of {ev.operations} operations failed, "
-        f"{passed} of {len(item.summary.checks)} checks passed (verdict {item.summary.verdict.upper()}).",
+        f"{incident_faults} fault(s) injected{background}, {ev.failed} of {ev.operations} operations failed, "
+        f"{passed} of {len(item.summary.checks)} checks passed (verdict {verdict_of(item.summary).upper()}).",
+        *(["", f"Root cause: {said}."] if said else []),
         "",
         "## Classification",
         "",
@@ -205,7 +273,7 @@ def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str
         "",
         "As observed (the lab injected these faults and took these operator steps):",
         "",
-        *_root_cause(ev, item),
+        *_root_cause(ev, item, cause),
         "",
         "## Resolution",
         "",
@@ -219,19 +287,33 @@ def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str
         "",
         "## Action Items",
         "",
-        *([f"- [ ] Fix `{c.name}`: {_md(c.detail)} ({c.source})" for c in failing]
-          or ["- None: every check passed."]),
+        *_actions(item),
         "",
     ]
     return "\n".join(lines)
 
 
+def run_banner(run: RunSummary, items: Sequence[ScenarioIncident]) -> str | None:
+    """What an ABORTED or INCONCLUSIVE run verdict means: where it was cut short, or why the lab could not
+    judge."""
+    verdict = verdict_of(run)
+    if verdict == "aborted":
+        cut = next((i for i in items if verdict_of(i.summary) == "aborted"), items[-1] if items else None)
+        at = f"{scenario_clock(interrupted_at(cut.events))} of scenario {cut.summary.name}" if cut else None
+        return verdict_banner(verdict, interrupted_at=at)
+    reasons = [f"{i.summary.name}: {r}" for i in items for r in inconclusive_reasons(i.summary.checks)]
+    return verdict_banner(verdict, reasons=reasons)
+
+
 def render_incident(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
+    banner = run_banner(run, items)
     head = [
         f"<!-- ehrlab run {run.run_id}: incident reports in runbook 001's template (Appendix), "
         "generated from summary.json and journal.jsonl -->",
         "",
-        f"Run `{run.run_id}`, mode {run.mode}, seed {run.seed}. Replay: `{run.replay}`",
+        *([f"> **{banner}**", ""] if banner else []),
+        f"Run `{run.run_id}`, mode {run.mode}, seed {run.seed}, verdict {verdict_of(run).upper()}. "
+        f"Replay: `{run.replay}`",
         "",
     ]
     body = [render_scenario(run, item, n) for n, item in enumerate(items, start=1)]

@@ -4,20 +4,25 @@ Everything here reads journal events only (never live objects) and is a pure fun
 journal gives the same series. Scenario time is the journal's `t`; nothing reads a clock.
 
 - `split_scenarios`: a run's journal holds its scenarios one after another; cut it at `scenario.start`.
-- `fault_windows`: `fault.start`/`fault.stop` paired by fault id (a fault never stopped ends with the scenario).
+- `fault_windows`: `fault.start`/`fault.stop` paired by fault id (a fault never stopped ends with the scenario),
+  with the fault's name and whether it is a background condition.
 - `breaker_lanes`: per breaker, the spans of CLOSED / HALF_OPEN / OPEN from its transitions.
 - `buckets`: per time bucket (by an operation's end, `t`), operations, failures, success rate, mean and
   nearest-rank p50/p95 latency. Nearest rank is hand-written: `statistics.quantiles` interpolates and
   refuses one sample; the chart wants a value that was actually observed.
 - `queue_depth`: waiting / delayed / active / failed jobs after every job event, from a per-job state
   machine with BullMQ's states.
+- `wall_anchors`: in real mode, events may carry `wall` (ISO-8601 UTC, when the event happened on the wall
+  clock); the report's axis maps scenario time to wall-clock time through the nearest of them.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from harness.journal import (
     BreakerEvent,
@@ -57,9 +62,16 @@ class FaultWindow:
     stop: float
     stopped: bool  # False: never stopped, drawn to the scenario's end
     params: tuple[tuple[str, str], ...]
+    name: str = ""  # the scenario's `name:` for the fault (kind@target by default; empty in older journals)
+    background: bool = False  # a condition of the whole run, not an incident
+
+    @property
+    def title(self) -> str:
+        """The fault's name, as the scenario gave it (kind@target when it gave none)."""
+        return self.name or f"{self.fault}@{self.target}"
 
     def label(self) -> str:
-        return f"{self.fault_id} {self.fault} → {self.target}"
+        return f"{self.title} ({self.fault_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +170,7 @@ def fault_windows(events: Sequence[Event], end_s: float) -> tuple[FaultWindow, .
 def _window(start: FaultStarted, stop: float, *, stopped: bool) -> FaultWindow:
     params = tuple((key, str(value)) for key, value in sorted(start.params.items()))
     return FaultWindow(fault_id=start.fault_id, fault=start.fault, target=start.target, start=start.t, stop=stop,
-                       stopped=stopped, params=params)
+                       stopped=stopped, params=params, name=start.name, background=start.background)
 
 
 def breaker_lanes(events: Sequence[Event], end_s: float) -> tuple[BreakerLane, ...]:
@@ -289,3 +301,44 @@ def derive(scenario: ScenarioJournal) -> ScenarioSeries:
         breakers=breaker_lanes(events, end), buckets=buckets(events, end, width), queue=queue_depth(events),
         vendors=tuple(vendors),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class WallAnchors:
+    """Scenario time onto wall-clock time (UTC), from the journal's `wall` stamps (real mode only): a time maps
+    through the stamped event nearest to it, at the run's time scale (scenario seconds per wall second)."""
+
+    points: tuple[tuple[float, datetime], ...]  # (t, wall), by t
+    time_scale: float = 1.0
+
+    def at(self, t: float) -> datetime:
+        times = [p[0] for p in self.points]
+        i = bisect.bisect_left(times, t)
+        near = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: (abs(times[j] - t), j))
+        anchor_t, anchor_wall = self.points[near]
+        return anchor_wall + timedelta(seconds=(t - anchor_t) / (self.time_scale or 1.0))
+
+    def label(self, t: float) -> str:
+        return self.at(t).strftime("%H:%M:%S")
+
+
+def _wall(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def wall_anchors(events: Sequence[Event], time_scale: float = 1.0) -> WallAnchors | None:
+    """The journal's wall stamps (`wall` on an event, real mode), or None when it has none."""
+    points: dict[float, datetime] = {}
+    for event in events:
+        stamp = _wall(getattr(event, "wall", None))
+        if stamp is not None and event.t not in points:
+            points[event.t] = stamp
+    if not points:
+        return None
+    return WallAnchors(points=tuple(sorted(points.items())), time_scale=time_scale)

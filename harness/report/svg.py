@@ -6,7 +6,7 @@ a few rectangles and polylines."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -109,14 +109,17 @@ def clock_label(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def time_axis(scale: TimeScale, y: float, grid_top: float) -> str:
+def time_axis(scale: TimeScale, y: float, grid_top: float, label: Callable[[float], str] = clock_label,
+              caption: str = "scenario time (m:ss)") -> str:
+    """The x axis: ticks at round scenario times, labelled by `label` (scenario time by default; wall-clock
+    time in real mode)."""
     parts = [line(scale.left, y, scale.left + scale.width, y, "axis")]
     for tick in time_ticks(scale.end_s):
         x = scale.x(tick)
         parts.append(line(x, grid_top, x, y, "grid"))
         parts.append(line(x, y, x, y + 4, "axis"))
-        parts.append(text(x, y + 16, clock_label(tick), cls="tick", anchor="middle"))
-    parts.append(text(scale.left + scale.width, y + 32, "scenario time (m:ss)", cls="tick", anchor="end"))
+        parts.append(text(x, y + 16, label(tick), cls="tick", anchor="middle"))
+    parts.append(text(scale.left + scale.width, y + 32, caption, cls="tick axis-caption", anchor="end"))
     return "".join(parts)
 
 

@@ -1,5 +1,6 @@
 """The notable moments of a scenario, from its journal: what an incident timeline and the Allure steps list.
 
+Faults are named by their `name` (from `fault.start`); a background fault is a "background condition".
 Repetitive events (failed operations, token failures, refused credentials, failover exhaustion, failed jobs)
 are summarised: the first and last of each kind per vendor, with the count. Labels, vendor names, fault
 parameters and error class names only; a fault parameter whose name suggests a secret is redacted.
@@ -54,6 +55,15 @@ def fault_params(params: dict[str, str | int | float | bool | None]) -> str:
     return ", ".join(shown)
 
 
+def _fault_noun(event: FaultStarted | FaultStopped) -> str:
+    return "Background condition" if event.background else "Fault"
+
+
+def _fault_name(event: FaultStarted | FaultStopped) -> str:
+    """The fault's name as the scenario gave it (kind@target by default; older journals have none)."""
+    return f' "{event.name or f"{event.fault}@{event.target}"}"'
+
+
 def _single(event: Event) -> Moment | None:
     match event:
         case ScenarioStarted():
@@ -64,10 +74,11 @@ def _single(event: Event) -> Moment | None:
                                                f"{event.in_flight_cancelled} cancelled in flight)")
         case FaultStarted():
             params = fault_params(event.params)
-            return Moment(event.t, "fault", f"Fault {event.fault_id} started: {event.fault} on {event.target}"
-                                            + (f" ({params})" if params else ""))
+            return Moment(event.t, "fault", f"{_fault_noun(event)} {event.fault_id} started: {event.fault} on "
+                                            f"{event.target}{_fault_name(event)}" + (f" ({params})" if params else ""))
         case FaultStopped():
-            return Moment(event.t, "fault", f"Fault {event.fault_id} stopped: {event.fault} on {event.target}")
+            return Moment(event.t, "fault", f"{_fault_noun(event)} {event.fault_id} stopped: {event.fault} on "
+                                            f"{event.target}{_fault_name(event)}")
         case FaultFailed():
             return Moment(event.t, "fault", f"Fault {event.fault_id} could not {event.action}: {event.fault} on "
                                             f"{event.target} ({event.error.split(':')[0]})")
@@ -88,6 +99,8 @@ def _single(event: Event) -> Moment | None:
                                            f"{event.enabled}")
         case QueueEvent() if event.kind in ("queue.paused", "queue.resumed"):
             return Moment(event.t, "queue", f"Queue {event.queue} {event.kind.split('.')[1]}")
+    if "abort" in str(getattr(event, "kind", "")):  # the run's interruption (Ctrl-C / SIGTERM), however journaled
+        return Moment(event.t, "scenario", "Run interrupted (aborted): nothing after this moment was observed")
     return None
 
 

@@ -13,6 +13,7 @@ from harness.journal import (
     Event,
     FaultStarted,
     FaultStopped,
+    FhirSyncEvent,
     JobEvent,
     OperationEvent,
     ScenarioEnded,
@@ -78,3 +79,29 @@ def summary_for(scenarios: Sequence[tuple[str, Sequence[CheckResult]]], run_id: 
     return RunSummary(run_id=run_id, started_at=run_id.split("-")[0], seed=7, mode="virtual", time_scale=1.0,
                       verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
                       replay="ehrlab run scenarios/outage.yaml --mode virtual --seed 7", scenarios=summaries)
+
+
+def scenario(body: Sequence[Event], name: str = "s", duration_s: float = 120.0, ended: bool = True) -> list[Event]:
+    """A scenario's journal around `body` (sorted by time, stable); `ended=False` leaves it cut short."""
+    events: list[Event] = [ScenarioStarted(t=0.0, scenario=name, file=f"{name}.yaml", seed=7, mode="virtual",
+                                           duration_s=duration_s)]
+    events += sorted(body, key=lambda e: e.t)
+    if ended:
+        events.append(ScenarioEnded(t=duration_s, scenario=name, operations=0, in_flight_cancelled=0))
+    return events
+
+
+def sync_job(t: float, job_id: str, record_id: str, *, ok: bool = True, resource: str = "encounter",
+             error: str = "ServerError") -> list[Event]:
+    """One sync job of `integrations.sync`, as the journal shows it: added, started, the record's sync (its
+    correlation id `sync-<job id>#1`), completed or failed for good."""
+    correlation = f"sync-{job_id}#1"
+    events: list[Event] = [job(t, "job.added", job_id, delay_s=0.0, attempts=1),
+                           job(t + 0.1, "job.started", job_id, attempt=1, worker="w")]
+    if ok:
+        return [*events, FhirSyncEvent(t=t + 0.2, kind="fhir_sync.completed", resource=resource, record_id=record_id,
+                                       correlation_id=correlation, created=True),
+                job(t + 0.2, "job.completed", job_id, attempt=1, worker="w", duration_ms=100.0)]
+    return [*events, FhirSyncEvent(t=t + 0.2, kind="fhir_sync.failed", resource=resource, record_id=record_id,
+                                   correlation_id=correlation, error=error),
+            job(t + 0.2, "job.failed", job_id, attempts=1, error=error, worker="w")]

@@ -57,7 +57,7 @@ def test_steps_are_the_timelines_fault_and_breaker_events(tmp_path: Path) -> Non
     assert isinstance(steps, list)
     start = run_start_ms("20260101T120000Z")
     assert [(s["name"], s["start"] - start, s["stop"] - start, s["status"]) for s in steps] == [
-        ("T+0:30.0–T+1:00.0 fault f1: outage on medplum (status=503)", 30_000, 60_000, "passed"),
+        ("T+0:30.0–T+1:00.0 fault f1 \"outage@medplum\": outage on medplum (status=503)", 30_000, 60_000, "passed"),
         ("T+0:32.0 breaker medplum: CLOSED → OPEN", 32_000, 32_000, "passed"),
         ("T+1:32.0 breaker medplum: OPEN → HALF_OPEN", 92_000, 92_000, "passed"),
         ("T+1:33.0 breaker medplum: HALF_OPEN → CLOSED", 93_000, 93_000, "passed"),

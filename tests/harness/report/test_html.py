@@ -27,7 +27,7 @@ def test_fault_window_is_shaded_at_the_right_x() -> None:
     shaded = re.findall(r'<rect class="fault-window" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"[^>]*'
                         r'data-fault="f1" data-start="30" data-stop="60"', html)
     assert shaded == [(num(x0), num(x1 - x0))]
-    assert "f1 outage → medplum" in html
+    assert ">outage@medplum (f1)</text>" in html  # the fault's name labels its bar
 
 
 def test_breaker_bands_success_bars_and_latency_lines_are_drawn() -> None:

@@ -68,8 +68,8 @@ def test_jobs_failed_for_good_are_data_loss_p0() -> None:
             job(2.0, "job.started", "a", attempt=1, worker="w"),
             job(3.0, "job.failed", "a", attempts=1, error="ServerError", worker="w")]
     level, reasons = _severity(_journal(body))
-    assert level == "P0"
-    assert "data loss: 1 of 1 jobs failed for good" in reasons
+    assert level == "P0"  # no sync event names job a's record: nothing shows it was ever synced
+    assert "data loss: 1 record(s) lost (1 failed job(s) no sync event ties to a record); 1 of 1 jobs failed" in reasons
 
 
 def test_a_job_failed_because_consent_was_refused_is_consent_enforced_not_data_loss() -> None:
@@ -126,11 +126,11 @@ def test_incident_md_follows_runbook_001s_template() -> None:
     assert "Services available? Partial → Core features working? No → P1" in md
     assert "- Users affected: operations failed 30 of 120 (25.0%)" in md
     assert "- Data loss: No (no job events in the journal)" in md
-    assert "| T+0:30.0 | Fault f1 started: outage on medplum (status=503) |" in md
+    assert '| T+0:30.0 | Fault f1 started: outage on medplum "outage@medplum" (status=503) |' in md
     assert "| T+0:32.0 | Breaker medplum: CLOSED → OPEN (0 calls) |" in md
     assert "| T+0:30.5 | First failed operation (medplum); 30 in total |" in md
-    assert "- Fault f1 removed by the scenario's timeline at T+1:00.0" in md
-    assert "- Fault f0 was never removed" in md
+    assert "- Fault f1 \"outage@medplum\" removed by the scenario's timeline at T+1:00.0" in md
+    assert "- Fault f0 \"rotate@epic\" was never removed" in md
     assert "- Breaker medplum CLOSED for good at T+1:33.0" in md
     assert "- [x] `breaker_opens[medplum]`: PASS" in md
     assert "- [ ] `latency`: FAIL" in md

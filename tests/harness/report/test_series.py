@@ -27,7 +27,11 @@ def test_fault_windows_pair_start_and_stop_and_run_an_unstopped_fault_to_the_end
     assert [(w.fault_id, w.start, w.stop, w.stopped) for w in windows] == [("f1", 30.0, 60.0, True),
                                                                           ("f2", 100.0, 120.0, False)]
     assert windows[0].params == (("status", "503"),)
-    assert windows[0].label() == "f1 outage → medplum"
+    assert windows[0].label() == "outage@medplum (f1)"  # an older journal's fault has no name: kind@target
+    named = [*events, FaultStarted(t=110.0, fault_id="f3", fault="net_latency", target="epic", params={},
+                                   name="wan", background=True)]
+    last = fault_windows(named, 120.0)[-1]
+    assert (last.title, last.label(), last.background) == ("wan", "wan (f3)", True)
 
 
 def test_breaker_lane_spans_follow_the_transitions() -> None:
