@@ -5,6 +5,8 @@ the fault proxy.
                        [--only TAG]... [--skip TAG]... [--gameday] [--allow-remote]
     ehrlab replay REPORT_DIR [--mode virtual|real] [--force] [--report-dir DIR] [--quiet]
     ehrlab validate PATH...
+    ehrlab check REPORT_DIR [--expectations FILE] [--report-dir DIR]
+    ehrlab events [KIND] [--list]
     ehrlab list [PATH...] [--only TAG]... [--skip TAG]...
     ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
     ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
@@ -106,8 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--report-dir", dest="out_dir", type=Path, default=None, metavar="DIR",
                         help="where the new run is written (default: REPORT_DIR's parent)")
     replay.add_argument("--quiet", action="store_true", help="print only the verdict table and the comparison")
+    from harness.check_cmd import add_parser as add_check_parser
+    from harness.journal.reference import add_parser as add_events_parser
     from harness.load.command import add_parser as add_load_parser
 
+    add_check_parser(commands)
+    add_events_parser(commands)
     add_load_parser(commands)
     return parser
 
@@ -222,6 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return replay_cmd.run(args.report_dir, mode=args.mode, force=args.force, out_dir=args.out_dir,
                                   quiet=args.quiet)
+        if args.command == "check":
+            from harness import check_cmd
+
+            return check_cmd.command(args)
+        if args.command == "events":
+            from harness.journal import reference
+
+            return reference.command(args.kind, list_only=args.list)
         if args.command == "validate":
             return cmd_validate(args)
         if args.command == "list":

@@ -58,6 +58,7 @@ def _to_python(node: yaml.Node, path: Loc, lines: dict[Loc, int], file: str,
                                               field=_field_name((*path, str(key)))))
                 continue  # the first value stays; the rest of the file is still checked
             result[key] = _to_python(value_node, (*path, str(key)), lines, file, problems)
+            lines[(*path, str(key))] = key_node.start_mark.line + 1  # a key's line, where its value may start below
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, i), lines, file, problems) for i, item in enumerate(node.value)]
