@@ -11,7 +11,7 @@ stopped), the amplifiers looked for, in this order:
 - retries: requests to V (`request` events, `attempt` > 1 being retries) at least RETRY_AMPLIFICATION times
   the first attempts: "retries tripled the calls to epic";
 - the token cache: TOKEN_STORM or more token requests to V (`token.issued` / `token.refreshed` /
-  `token.failed`) during the fault;
+  `token.failed`) within TOKEN_STORM_WINDOW_S during the fault;
 - the client-side rate limiter: calls to V held back or refused (`request.throttled`);
 - failover: reads no system could serve whose primary is V (`failover.exhausted`).
 
@@ -41,7 +41,9 @@ from harness.report.timeline import fault_params, scenario_clock
 
 ATTRIBUTION_SLACK_S = 10.0  # a breaker's window still holds the fault's failures just after it stops
 RETRY_AMPLIFICATION = 1.5  # requests per first attempt from which retries count as amplifying the fault
-TOKEN_STORM = 3  # token requests to one vendor during one fault from which the cache counts as amplifying
+TOKEN_STORM = 3  # token requests to one vendor within TOKEN_STORM_WINDOW_S from which the cache amplifies
+TOKEN_STORM_WINDOW_S = 60.0  # tokens live minutes and are refreshed 60 s before expiry (002 §2.1): 3 in a minute
+#                              is a storm, 3 over a whole run is routine
 _MULTIPLIED = {2: "doubled", 3: "tripled", 4: "quadrupled"}
 
 
@@ -124,15 +126,30 @@ def _retries(w: FaultWindow, events: Sequence[Event]) -> Amplifier | None:
                                      "retries scheduled)")
 
 
+def _densest(times: Sequence[float], width: float) -> tuple[int, int]:
+    """(first index, count) of the most token requests within `width` seconds (the earliest such burst)."""
+    best = (0, 0)
+    lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > width:
+            lo += 1
+        if hi - lo + 1 > best[1]:
+            best = (lo, hi - lo + 1)
+    return best
+
+
 def _tokens(w: FaultWindow, events: Sequence[Event]) -> Amplifier | None:
     asked = [e for e in events if isinstance(e, TokenIssuedEvent | TokenRefreshedEvent | TokenFailedEvent)
              and e.vendor == w.target and w.start <= e.t <= w.stop]
-    if len(asked) < TOKEN_STORM:
+    first, count = _densest([e.t for e in asked], TOKEN_STORM_WINDOW_S)
+    if count < TOKEN_STORM:
         return None
-    failed = sum(1 for e in asked if isinstance(e, TokenFailedEvent))
-    span = asked[-1].t - asked[0].t
-    return Amplifier("token", asked[0].t, f"the token cache of {w.target} refreshed {len(asked)} times in "
-                                          f"{span:.0f} s" + (f" ({failed} of them failed)" if failed else ""))
+    burst = asked[first:first + count]
+    failed = sum(1 for e in burst if isinstance(e, TokenFailedEvent))
+    span = burst[-1].t - burst[0].t
+    return Amplifier("token", burst[0].t, f"the token cache of {w.target} refreshed {count} times in {span:.0f} s "
+                                          f"from {scenario_clock(burst[0].t)}"
+                                          + (f" ({failed} of them failed)" if failed else ""))
 
 
 def _throttle(w: FaultWindow, events: Sequence[Event]) -> Amplifier | None:
@@ -178,7 +195,7 @@ def cause_lines(cause: RootCause) -> list[str]:
         else:
             lines.append("  - no component amplified it (no breaker opened, retries added less than "
                          f"{(RETRY_AMPLIFICATION - 1) * 100:.0f} % more calls, fewer than {TOKEN_STORM} token "
-                         "requests, no throttling, no failover exhausted)")
+                         f"requests in {TOKEN_STORM_WINDOW_S:g} s, no throttling, no failover exhausted)")
     for window in cause.conditions:
         lines.append(f"- Under a background condition (a condition of the run, not a cause): {fault_words(window)}, "
                      f"{fault_span(window)}")
@@ -186,16 +203,18 @@ def cause_lines(cause: RootCause) -> list[str]:
 
 
 def headline(cause: RootCause) -> str | None:
-    """One sentence for the summary: the first incident fault and its first amplifier; None without one."""
+    """One sentence for the summary: the first incident fault something amplified (else the first) and that
+    amplifier, the other faults by name, the background conditions said to be conditions; None without an
+    incident fault."""
     if not cause.causes:
         return None
-    first = cause.causes[0]
-    others = len(cause.causes) - 1
+    first = next((c for c in cause.causes if c.amplifiers), cause.causes[0])
+    others = [c.fault.title for c in cause.causes if c is not first]
     text = f'fault "{first.fault.title}" ({first.fault.fault} on {first.fault.target})'
     if first.amplifiers:
         text += f", amplified as {first.amplifiers[0].text}"
     if others:
-        text += f"; {others} more fault(s)"
+        text += f"; also fault(s) {', '.join(dict.fromkeys(others))}"
     if cause.conditions:
         text += f"; under a background condition: {', '.join(w.title for w in cause.conditions)}"
     return text

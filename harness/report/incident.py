@@ -125,9 +125,12 @@ def _data_loss(ev: Evidence) -> list[str]:
     rec = ev.records
     if not rec.jobs and not rec.lost:
         return [f"- Data loss: {'Yes' if ev.data_loss else 'No'} (no job events in the journal)"]
-    lines = [f"- Data loss: {'Yes' if ev.data_loss else 'No'} ({len(rec.lost)} record(s) lost; "
-             f"{rec.jobs_failed} of {rec.jobs} jobs failed for good, {rec.resynced} of them synced later by "
-             f"another job, a retry or reconciliation; {rec.jobs_unfinished} unfinished at the end)"]
+    failed = f"none of {rec.jobs} jobs failed for good"
+    if rec.jobs_failed:
+        failed = (f"{rec.jobs_failed} of {rec.jobs} jobs failed for good, {rec.resynced} of them synced later (by "
+                  "another job, a retry or reconciliation)")
+    lines = [f"- Data loss: {'Yes' if ev.data_loss else 'No'} ({len(rec.lost)} record(s) lost; {failed}; "
+             f"{rec.jobs_unfinished} unfinished at the end)"]
     if rec.consent_refused:
         lines.append(f"  - {rec.consent_refused} job(s) or enqueue(s) refused for consent: consent enforced, "
                      "not data loss (002 §3.2)")

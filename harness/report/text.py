@@ -55,8 +55,7 @@ def verdict_banner(verdict: str, *, interrupted_at: str | None = None, reasons: 
     if verdict == "aborted":
         when = f" at {interrupted_at}" if interrupted_at else ""
         return (f"ABORTED: the run was interrupted{when} (Ctrl-C or SIGTERM). The journal and the checks cover "
-                "only what happened until then; every fault was stopped. This is no verdict on the system under "
-                "test.")
+                "only what happened until then: this is no verdict on the system under test.")
     if verdict == "inconclusive":
         why = "; ".join(reasons) if reasons else "no lab check recorded the reason"
         return (f"INCONCLUSIVE: the lab could not judge this run (exit 3): {why}. The checks of the system under "

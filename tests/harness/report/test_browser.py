@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.journal import Event
+from harness.journal import Event, FaultStarted
 from harness.report.writers import write_run
 from tests.harness.report.builders import check, job, outage_journal, summary_for
 from tests.harness.report.png import Image, read_png
@@ -44,6 +44,8 @@ def _report(tmp_path: Path) -> Path:
     events[5:5] = [job(4.0, "job.added", f"j{i}", delay_s=0.0, attempts=1) for i in range(6)]
     events[40:40] = [job(35.0, "job.started", "j0", attempt=1, worker="w"),
                      job(36.0, "job.failed", "j0", attempts=1, error="ServerError", worker="w")]
+    events.insert(1, FaultStarted(t=0.0, fault_id="f0", fault="net_latency", target="medplum", params={"latency": 80},
+                                  name="wan-latency", background=True))
     directory = tmp_path / "run"
     write_run(directory, summary_for([("outage", checks)]), [e.model_dump_json() for e in events])
     return directory / "report.html"
@@ -72,6 +74,8 @@ def test_report_renders_in_headless_chromium_with_a_chart(tmp_path: Path) -> Non
     assert dom.count('<svg xmlns="http://www.w3.org/2000/svg" class="timeline"') == 1
     assert 'class="fault-window"' in dom
     assert 'class="series q-waiting"' in dom
+    assert ">outage@medplum (f1)</text>" in dom  # the fault's name labels its bar
+    assert 'class="fault-label background">wan-latency (f0)</text>' in dom  # the background lane
 
     shot = tmp_path / "report.png"
     _chrome(binary, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", html.as_uri())
