@@ -50,7 +50,7 @@ from harness.checks.models import Expectation
 from harness.errors import ScenarioError, ScenarioErrors, UsageError
 from harness.journal import CheckFailed, CheckPassed, Event, ScenarioEnded, ScenarioStarted, parse_line
 from harness.replay_cmd import split_sections
-from harness.report.models import RunSummary, ScenarioSummary
+from harness.report.models import RunSummary, ScenarioSummary, file_sha256
 from harness.report.writers import verdict_table, write_run
 from harness.report_cmd import load_run
 from harness.scenario.issues import located
@@ -185,6 +185,9 @@ def _from_scenarios(summary: RunSummary) -> dict[str, list[Any]]:
         if not path.is_file():
             raise UsageError(f"{scenario.file}: scenario file no longer exists (relative paths are resolved from the "
                              "current directory, as at the run); give --expectations FILE instead")
+        if scenario.sha256 is not None and file_sha256(path) != scenario.sha256:
+            _note(f"{scenario.file} changed since the run: its expectations are read as they are now; the journal "
+                  "is still the recorded run's (workload, faults and steps as they were then)")
         try:
             chosen[scenario.name] = list(load_scenario(path).expectations)
         except ScenarioError as exc:
