@@ -13,7 +13,12 @@ until 60 s before expiry; 000 §1 and 002 §10.2 credential rotation), breaker t
 `breaker_transitions_legal`: per breaker, each transition starts from the state the previous one ended
 in (CLOSED at first), and every transition not marked `manual` is CLOSED->OPEN, OPEN->HALF_OPEN,
 HALF_OPEN->CLOSED or HALF_OPEN->OPEN. Manual ones (an operator's transition_to, force_open, disable,
-reset; 000 §2 "manually reset") may go anywhere.
+reset; 000 §2 "manually reset") may go anywhere. With `breaker` (or a `vendor` the scenario resolved to its
+breaker), only that breaker's transitions.
+
+Matched: `no_expired_or_revoked_credential` the token-authenticated requests checked (none: matched
+nothing), `breaker_transitions_legal` the transitions checked (none: matched nothing, the breaker never
+moved, so its transitions could not be judged; `allow_empty: true` where that is the point).
 """
 
 from __future__ import annotations
@@ -65,18 +70,24 @@ def no_expired_or_revoked_credential(spec: Invariant, ctx: CheckContext) -> Verd
                                 f"was refused at {at:g}s and no token was issued since {issued:g}s")
                 break
     if problems:
-        return Verdict(False, len(problems), "requests", threshold, _more(problems))
-    vendors = ", ".join(sorted(tokens)) or "no vendor issued tokens"
-    return Verdict(True, 0, "requests", threshold, f"{checked} token-authenticated request(s) checked ({vendors})")
+        return Verdict(False, len(problems), "requests", threshold, _more(problems), matched=checked)
+    if not checked:
+        who = spec.vendor or "any vendor"
+        why = (f"no token-authenticated request to {who}" if tokens else f"{who} never issued a token")
+        return Verdict(True, 0, "requests", threshold, "", matched=0, empty=why)
+    vendors = ", ".join(sorted(tokens))
+    return Verdict(True, 0, "requests", threshold, f"{checked} token-authenticated request(s) checked ({vendors})",
+                   matched=checked)
 
 
 def breaker_transitions_legal(spec: Invariant, ctx: CheckContext) -> Verdict:
     threshold = "CLOSED->OPEN->HALF_OPEN->CLOSED|OPEN, continuous; other moves only when manual"
+    breaker = spec.breaker_name()
     state: dict[str, str] = {}
     problems: list[str] = []
     count = manual = 0
     for e in ctx.events:
-        if not isinstance(e, BreakerEvent) or spec.vendor not in (None, e.breaker):
+        if not isinstance(e, BreakerEvent) or breaker not in (None, e.breaker):
             continue
         count += 1
         before = state.get(e.breaker, "CLOSED")
@@ -89,6 +100,9 @@ def breaker_transitions_legal(spec: Invariant, ctx: CheckContext) -> Verdict:
                             "makes on its own, and it is not marked manual")
         state[e.breaker] = e.to_state
     if problems:
-        return Verdict(False, len(problems), "transitions", threshold, _more(problems))
-    return Verdict(True, 0, "transitions", threshold,
-                   f"{count} transition(s) legal ({manual} manual)" if count else "no breaker transitions")
+        return Verdict(False, len(problems), "transitions", threshold, _more(problems), matched=count)
+    if not count:
+        seen = ", ".join(ctx.breakers()) or "none"
+        why = (f"breaker {breaker} made no transition" if breaker else "no breaker made a transition")
+        return Verdict(True, 0, "transitions", threshold, "", matched=0, empty=f"{why} (breakers in this run: {seen})")
+    return Verdict(True, 0, "transitions", threshold, f"{count} transition(s) legal ({manual} manual)", matched=count)

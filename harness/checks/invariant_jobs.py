@@ -7,7 +7,8 @@ Over the job queue rebuilt from `job.*` / `queue.*` events (`harness.sla.queue_s
 - lost: at the end a job is active and has had no event for `stall_timeout` (its worker is gone and
   stall recovery never took it back), or a job event names a job never added; with `allow_pending:
   false`, also a job still waiting or delayed at the end (every job must reach completed or failed).
-Completed, failed (for good) and removed (retention, clean) jobs are accounted for.
+Completed, failed (for good) and removed (retention, clean) jobs are accounted for. Matched: the jobs
+added; none (no `job.*` event at all): matched nothing.
 """
 
 from __future__ import annotations
@@ -42,5 +43,8 @@ def jobs_accounted(spec: Invariant, ctx: CheckContext) -> Verdict:
         threshold = "every job added is completed, failed or removed by the end; none ran twice at once"
     if problems:
         more = f"; {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
-        return Verdict(False, len(problems), "jobs", threshold, "; ".join(problems[:_SHOWN]) + more)
-    return Verdict(True, 0, "jobs", threshold, f"{len(replay.jobs)} job(s): {summary}")
+        return Verdict(False, len(problems), "jobs", threshold, "; ".join(problems[:_SHOWN]) + more,
+                       matched=len(replay.jobs))
+    if not replay.jobs:
+        return Verdict(True, 0, "jobs", threshold, "", matched=0, empty="no job was added to the queue")
+    return Verdict(True, 0, "jobs", threshold, f"{len(replay.jobs)} job(s): {summary}", matched=len(replay.jobs))

@@ -7,6 +7,10 @@ refused for consent (`fhir_sync.failed` / `fhir_sync.enqueue_failed` with error 
 `fhir_sync.completed` of that record needs a granted `consent.checked` for its data class (CLINICAL_NOTES
 for encounters, LAB_RESULTS for observations) in between: consent given again. Otherwise the revoked
 consent was bypassed (002 §3.2: "Consent Revocation: Immediately blocks all FHIR sync/export").
+
+Matched: `consent_never_bypassed` the consent checks and record syncs read, `no_phi_to_medplum` the
+resources scanned, `every_write_audited` the sync writes. Each with nothing of those in the journal
+matched nothing.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ def consent_never_bypassed(spec: Invariant, ctx: CheckContext) -> Verdict:
     refused: dict[tuple[str, str], float] = {}
     granted: list[tuple[float, frozenset[str]]] = []
     bypasses: list[str] = []
-    refusals = 0
+    refusals = read = 0
     for e in sorted(ctx.events, key=lambda e: e.t):
+        read += isinstance(e, ConsentCheckedEvent | FhirSyncEvent)
         if isinstance(e, ConsentCheckedEvent) and e.status == "granted":
             granted.append((e.t, frozenset(e.data_class.split(","))))
         elif isinstance(e, FhirSyncEvent) and e.error == "ConsentDenied":
@@ -56,11 +61,13 @@ def consent_never_bypassed(spec: Invariant, ctx: CheckContext) -> Verdict:
                 bypasses.append(f"{e.resource} {e.record_id} synced at {e.t:g}s after consent was refused at "
                                 f"{since:g}s, with no {needed or 'granted'} consent check in between")
     if bypasses:
-        return Verdict(False, len(bypasses), "bypasses", threshold, _more(bypasses))
+        return Verdict(False, len(bypasses), "bypasses", threshold, _more(bypasses), matched=read)
+    if not read:
+        return Verdict(True, 0, "bypasses", threshold, "", matched=0, empty="no consent check and no record sync")
     denied = sum(1 for e in ctx.events if isinstance(e, ConsentCheckedEvent) and e.status != "granted")
     return Verdict(True, 0, "bypasses", threshold,
                    f"{refusals} sync(s) refused for consent, none synced afterwards without a new grant; "
-                   f"{denied} consent check(s) denied or missing")
+                   f"{denied} consent check(s) denied or missing", matched=read)
 
 
 def no_phi_to_medplum(spec: Invariant, ctx: CheckContext) -> Verdict:
@@ -69,14 +76,14 @@ def no_phi_to_medplum(spec: Invariant, ctx: CheckContext) -> Verdict:
     leaks = [f"{e.resource_type}/{e.resource_id} at {e.t:g}s carried {', '.join(e.phi_elements)}"
              + (f" [{e.correlation_id}]" if e.correlation_id else "") for e in scans if e.phi_elements]
     if leaks:
-        return Verdict(False, len(leaks), "resources", threshold, _more(leaks))
+        return Verdict(False, len(leaks), "resources", threshold, _more(leaks), matched=len(scans))
     synced = sum(1 for e in ctx.events if isinstance(e, FhirSyncEvent) and e.kind == "fhir_sync.completed")
-    if spec.require_evidence and synced and not scans:
-        return Verdict(False, None, "resources", threshold,
-                       f"{synced} sync(s) reached Medplum but the journal holds no phi.scan event to judge them by "
-                       "(the runner must journal phi.scan; require_evidence: false to accept that)")
+    if not scans:
+        why = (f"{synced} sync(s) reached Medplum but the journal holds no phi.scan event to judge them by"
+               if synced else "no resource reached Medplum and none was scanned")
+        return Verdict(True, 0, "resources", threshold, "", matched=0, empty=why)
     return Verdict(True, 0, "resources", threshold,
-                   f"{len(scans)} resource(s) scanned, none with PHI; {synced} sync(s) completed")
+                   f"{len(scans)} resource(s) scanned, none with PHI; {synced} sync(s) completed", matched=len(scans))
 
 
 def every_write_audited(spec: Invariant, ctx: CheckContext) -> Verdict:
@@ -98,6 +105,9 @@ def every_write_audited(spec: Invariant, ctx: CheckContext) -> Verdict:
             missing.append(f"{e.kind} of {e.resource} {e.record_id} at {e.t:g}s [{e.correlation_id}] has no "
                            f"{wanted} audit" + (f" (found {sorted(found)})" if found else ""))
     if missing:
-        return Verdict(False, len(missing), "unaudited", threshold, _more(missing))
+        return Verdict(False, len(missing), "unaudited", threshold, _more(missing), matched=writes)
+    if not writes:
+        return Verdict(True, 0, "unaudited", threshold, "", matched=0, empty="no sync write to Medplum")
     return Verdict(True, 0, "unaudited", threshold,
-                   f"{writes} sync write(s), each audited; {sum(len(v) for v in audits.values())} audit event(s)")
+                   f"{writes} sync write(s), each audited; {sum(len(v) for v in audits.values())} audit event(s)",
+                   matched=writes)

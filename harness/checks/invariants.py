@@ -1,5 +1,6 @@
 """The evaluator of `check: invariant`: dispatches to the invariant's function and cites its runbook
-section (unless the scenario names its own `source`)."""
+section (unless the scenario names its own `source`). An invariant with nothing to judge (`Verdict.empty`)
+fails with "matched nothing: ..." unless `allow_empty: true`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from harness.checks.invariant_connector import breaker_transitions_legal, no_exp
 from harness.checks.invariant_jobs import jobs_accounted
 from harness.checks.invariant_models import Invariant
 from harness.checks.invariant_privacy import consent_never_bypassed, every_write_audited, no_phi_to_medplum
-from harness.checks.registry import evaluator, result
+from harness.checks.outcome import nothing, result
 from harness.checks.result import CheckResult
 from harness.checks.verdict import Verdict
 
@@ -25,9 +26,11 @@ INVARIANTS: dict[str, tuple[Callable[[Invariant, CheckContext], Verdict], str]] 
 }
 
 
-@evaluator(Invariant)
 def invariant(spec: Invariant, ctx: CheckContext, source: str) -> CheckResult:
     fn, citation = INVARIANTS[spec.invariant]
     verdict = fn(spec, ctx)
+    cited = spec.source or citation
+    if verdict.empty is not None:
+        return nothing(spec, why=verdict.empty, unit=verdict.unit, threshold=verdict.threshold, source=cited)
     return result(spec, passed=verdict.passed, observed=verdict.observed, unit=verdict.unit,
-                  threshold=verdict.threshold, source=spec.source or citation, detail=verdict.detail)
+                  threshold=verdict.threshold, source=cited, detail=verdict.detail, matched=verdict.matched)

@@ -1,10 +1,11 @@
-"""The outcome of one check: observed value, threshold, verdict and the runbook it comes from."""
+"""The outcome of one check: observed value, threshold, verdict, the runbook it comes from, and what it
+matched."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Scalar = str | int | float | bool | None
 
@@ -20,6 +21,9 @@ class CheckResult(BaseModel):
     threshold: str
     source: str
     detail: str
+    matched: int | None = Field(default=None, description=(
+        "how many things the check judged: events, operations, transitions, jobs or samples, as each "
+        "evaluator's docstring says. 0 with a pass only when the expectation says `allow_empty: true`"))
 
     @property
     def passed(self) -> bool:

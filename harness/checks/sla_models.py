@@ -1,5 +1,8 @@
 """Expectations over the SLA catalogue (`scenarios/slas.yaml`, `harness.sla`): a band's verdict and an
-alert rule's firing. Ids are checked against the catalogue when the scenario is loaded."""
+alert rule's firing. Ids are checked against the catalogue when the scenario is loaded.
+
+Background faults (`background: true`) are conditions, not incidents: the `steady` and `faults` scopes and
+an alert's "first fault" leave them out."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from harness.checks.anchors import FaultName, TimePoint
 from harness.checks.base import CheckBase
 from harness.durations import Duration
 from harness.names import VendorName
@@ -44,7 +48,10 @@ def _series_of(entry_id: str, kind: Literal["band", "rule"]) -> str | None:
 
 
 class SlaBand(CheckBase):
-    """The catalogue band `sla` over `scope` of the run is no worse than `worst` (default healthy)."""
+    """The catalogue band `sla` over `scope` of the run is no worse than `worst` (default healthy). Matched: the
+    samples judged (a window series: the events in scope; a gauge or state: the instants evaluated; a
+    measure: its occurrences). Matched nothing: no data for the series in scope (for a breaker state: no
+    transition of, and no call through, the vendor's breaker)."""
 
     check: Literal["sla_band"]
     sla: Annotated[str, AfterValidator(_band_id)]
@@ -52,8 +59,9 @@ class SlaBand(CheckBase):
     scope: Literal["all", "steady", "faults"] = "all"
     grace: Duration = Field(default=0.0, description="fault windows extended by this much (steady, faults)")
     worst: Literal["healthy", "warning", "critical"] = "healthy"
-    after: Duration | None = Field(default=None, description="judge only from this scenario time on (after a "
-                                                             "procedure: the state it must leave behind)")
+    after: TimePoint | None = Field(default=None, description=(
+        "judge only from this scenario time (or fault anchor, `outage@epic end + 30s`) on: after a procedure, the "
+        "state it must leave behind"))
 
     @model_validator(mode="after")
     def _vendor_applies(self) -> SlaBand:
@@ -70,7 +78,9 @@ class SlaBand(CheckBase):
 
 class AlertRule(CheckBase):
     """The catalogue's alert rule `rule` never fires (`fires: false`), or fires (`fires: true`) no later than
-    `within` after the first fault starts (the run's start without faults), `for` included."""
+    `within` after the first fault starts (background conditions aside; the run's start without faults), or
+    the fault named by `fault` starts, `for` included. Matched: the journal events that feed the rule's
+    series. Matched nothing: none (a rule over a vendor never called cannot fire, nor be silent for cause)."""
 
     check: Literal["alert_rule"]
     rule: Annotated[str, AfterValidator(_rule_id)]
@@ -80,11 +90,14 @@ class AlertRule(CheckBase):
     scope: Literal["all", "steady"] = Field(
         default="all", description="steady: the condition is not counted inside fault windows (+ grace)")
     grace: Duration = 0.0
+    fault: FaultName | None = Field(default=None, description="fires: true: time `within` from this fault's start")
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertRule:
         if self.within is not None and not self.fires:
             raise ValueError("within applies only with fires: true")
+        if self.fault is not None and not self.fires:
+            raise ValueError("fault applies only with fires: true (it is where `within` counts from)")
         series = _series_of(self.rule, "rule")
         if self.vendor is not None and series is not None and not SERIES[series].vendor_scoped:
             raise ValueError(f"alert rule {self.rule!r} ({series}) is not per vendor: remove vendor")

@@ -12,3 +12,5 @@ class Verdict:
     unit: str
     threshold: str
     detail: str
+    matched: int | None = None  # what the invariant judged (its docstring says what it counts)
+    empty: str | None = None  # there was nothing to judge, and why: "matched nothing" unless allow_empty

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from harness.checks.models import Expectation
+from harness.checks.references import SetupFacts, check_references
 from harness.durations import Duration, Rate
 from harness.faults.catalogue import Fault, SimulatorFault
 from harness.names import OperationName, VendorName
@@ -73,6 +74,11 @@ class Setup(BaseModel):
 
 
 class Scenario(BaseModel):
+    """A scenario file. Besides each part's own rules, the expectations are checked against the rest of the
+    file once it is valid (`harness.checks.references`): breakers by name or resolved from a vendor, faults
+    named by checks and anchors, `events.where` values that only the setup can tell; every such problem is
+    reported with its field (`expectations[i].breaker` ...)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)
@@ -180,6 +186,41 @@ class Scenario(BaseModel):
                     issues.add((section, i, field),
                                f"{section}[{i}] refers to vendor {vendor!r}, which setup.vendors does not "
                                f"configure ({', '.join(self.setup.vendors)})")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _references_hold(cls, data: object, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
+        """Expectations against the rest of the file (`harness.checks.references`), once the file is valid;
+        `vendor:` breakers come back resolved to the setup's breaker."""
+        scenario = handler(data)
+        expectations, problems = check_references(scenario.expectations, scenario.setup_facts())
+        issues = Issues()
+        for problem in problems:
+            issues.add(problem.loc, problem.message)
+        issues.raise_if_any()
+        return scenario.model_copy(update={"expectations": expectations})
+
+    def breakers(self) -> dict[str, str]:
+        """Every circuit breaker the lab builds for this scenario, by journal name, with its vendor: the lab's
+        client of each vendor has one named by the vendor (`harness.vendors`); with `setup.failover` each
+        system of the registry has one named by the system, `<vendor>_prod` (`harness.failover_layer`)."""
+        found = {vendor: vendor for vendor in self.vendors()}
+        if self.setup.failover is not None:
+            for vendor in (self.setup.failover.primary, *self.setup.failover.fallbacks):
+                found[f"{vendor}_prod"] = vendor
+        return found
+
+    def setup_facts(self) -> SetupFacts:
+        """What checks need to know of the setup: breakers, which lab clients carry traffic (a workload stream
+        other than the failover reads, a resilience layer, the sync pipeline's Medplum, an operator's breaker
+        step), failover systems, and the faults' names."""
+        busy = {s.vendor for s in self.workload if s.operation != "read_patient_failover"}
+        busy |= set(self.setup.resilience) | ({"medplum"} if self.setup.sync is not None else set())
+        busy |= {step.vendor for step in self.steps if step.action == "breaker"}
+        breakers = self.breakers()
+        systems = frozenset(name for name, vendor in breakers.items() if name != vendor)
+        return SetupFacts(breakers=breakers, busy=frozenset(busy), systems=systems,
+                          faults=tuple(fault.label() for fault in self.faults))
 
     def vendors(self) -> list[str]:
         """Every vendor the scenario touches, in first-mention order."""

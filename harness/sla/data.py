@@ -20,9 +20,20 @@ from harness.journal import (
     RequestEvent,
 )
 from harness.sla.queue_state import QueueReplay
-from harness.sla.series import is_write
+from harness.sla.series import SERIES, is_write
 
 Keep = Callable[[Event], bool]
+#: The events a series over failures is drawn from (its zero means "all well", not "nothing seen").
+_POPULATION: dict[str, type[Event] | tuple[type[Event], ...]] = {
+    "consent_denied_per_min": ConsentCheckedEvent,
+    "fhir_sync_errors_per_min": FhirSyncEvent,
+    "queue_job_errors_per_min": JobEvent,
+    "queue_store_unavailable": (JobEvent, QueueEvent),
+    "reconciliation_failures": ReconciliationEvent,
+    "queue_failed_jobs": (JobEvent, QueueEvent),
+    "queue_waiting_jobs": (JobEvent, QueueEvent),
+    "queue_active_jobs": (JobEvent, QueueEvent),
+}
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -121,6 +132,30 @@ class SeriesData:
     def over(self, name: str, keep: Keep, span_s: float) -> float | None:
         """Window series `name` over every selected event `keep` accepts (a band's scope)."""
         return self.reduce(name, [e for e in self._select(name) if keep(e)], span_s)
+
+    def count(self, name: str, keep: Keep) -> int:
+        """How many of the events window series `name` is drawn from `keep` accepts (what a band over a scope
+        judged): its population for a series of failures (see `support`), else its own events."""
+        population = _POPULATION.get(name)
+        if population is not None:
+            return sum(1 for e in self.events if isinstance(e, population) and keep(e))
+        return sum(1 for e in self._select(name) if keep(e))
+
+    def support(self, name: str) -> int:
+        """How many journal events feed series `name` at all: the population a failure series counts in
+        (every consent check for the denials, every reconciliation run for the failed ones, every job event
+        for the queue's gauges ...). 0: a check over the series has nothing to judge."""
+        shape = SERIES[name].shape
+        population = _POPULATION.get(name)
+        if population is not None:
+            return sum(1 for e in self.events if isinstance(e, population))
+        if shape == "window":
+            return len(self._select(name))
+        if shape == "measure":
+            return len(self.measures(name))
+        if shape == "state":
+            return len(self.breakers())
+        return len(self.gauge_points(name))
 
     # -- gauges ------------------------------------------------------------------------------------------
 

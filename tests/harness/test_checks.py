@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness.checks import evaluate_all
+from harness.checks import evaluate
 from harness.checks.models import (
     BreakerCloses,
     BreakerHalfOpens,
@@ -15,7 +15,15 @@ from harness.checks.models import (
     SuccessRate,
 )
 from harness.checks.sla import percentile
-from harness.journal import BreakerEvent, Event, FaultStarted, FaultStopped, OperationEvent, ScenarioStarted
+from harness.journal import (
+    BreakerEvent,
+    Event,
+    FaultStarted,
+    FaultStopped,
+    OperationEvent,
+    RequestEvent,
+    ScenarioStarted,
+)
 
 SOURCE = "000_030ea53f0735abf7.txt §2"
 
@@ -45,7 +53,7 @@ HEALTHY_BREAKER = [br(62.0, "CLOSED", "OPEN"), br(122.0, "OPEN", "HALF_OPEN"), b
 
 
 def run(check: object, events: Sequence[Event]) -> tuple[str, object]:
-    [result] = evaluate_all([check], events, SOURCE)
+    [result] = evaluate([check], events, SOURCE)
     assert result.source == SOURCE
     return result.verdict, result.observed
 
@@ -91,10 +99,16 @@ def test_breaker_closes() -> None:
     assert run(spec, [start(), *outage(), *slow]) == ("fail", 120.0)
 
 
+def request(t: float, vendor: str = "medplum") -> RequestEvent:
+    return RequestEvent(t=t, vendor=vendor, method="GET", path="/fhir/R4/Patient/p", status=200, duration_ms=5.0,
+                        attempt=1, error=None, correlation_id=f"c{t:g}")
+
+
 def test_breaker_stays_closed() -> None:
     spec = BreakerStaysClosed(check="breaker_stays_closed", vendor="medplum")
-    assert run(spec, [start(), *outage()]) == ("pass", 0)
+    assert run(spec, [start(), *outage(), request(10.0)]) == ("pass", 0)
     assert run(spec, [start(), *outage(), *HEALTHY_BREAKER]) == ("fail", 2)
+    assert run(spec, [start(), *outage()]) == ("fail", None)  # a breaker that saw no call: matched nothing
 
 
 def test_success_rate_outside_faults_with_grace() -> None:
@@ -185,7 +199,7 @@ def test_event_count_over_kind_fields_and_window() -> None:
     assert run(EventCount(check="events", kind="request", min=1, max=3), events) == ("fail", 4)
     with pytest.raises(ValueError, match="unknown event kind 'asteroid'"):
         EventCount(check="events", kind="asteroid", min=1)
-    with pytest.raises(ValueError, match="no field colour"):
+    with pytest.raises(ValueError, match="no field 'colour'"):
         EventCount(check="events", kind="request", where={"colour": "red"}, min=1)
     with pytest.raises(ValueError, match="cannot fail"):
         EventCount(check="events", kind="request")

@@ -140,7 +140,7 @@ def test_validate_and_list_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     ("{check: latency, max: 99%}", "expected a duration like 90s"),                 # a ratio where a time goes
     ("{check: success_rate, min: 500ms}", "expected a percentage like 99%"),       # a time where a ratio goes
     ("{check: breaker_open, vendor: medplum}", "unknown check 'breaker_open'"),    # a check that does not exist
-    ("{check: events, kind: request, where: {colour: red}, min: 1}", "no field colour"),
+    ("{check: events, kind: request, where: {colour: red}, min: 1}", "no field 'colour'"),
 ])
 def test_bad_expectations_are_named(tmp_path: Path, check: str, message: str) -> None:
     path = tmp_path / "s.yaml"

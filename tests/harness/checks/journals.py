@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.checks import evaluate_all
+from harness.checks import evaluate
 from harness.checks.result import CheckResult
 from harness.journal import (
     AuditMirrorEvent,
@@ -36,7 +36,7 @@ def journal(duration: float, *parts: Iterable[Event]) -> list[Event]:
 
 
 def run(check: object, events: list[Event]) -> CheckResult:
-    [result] = evaluate_all([check], events, SOURCE)
+    [result] = evaluate([check], events, SOURCE)
     return result
 
 

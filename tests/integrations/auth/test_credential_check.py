@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
-from harness.checks import evaluate_all
+from harness.checks import evaluate
 from harness.checks.models import Expectation, NoCredentialRejected
 from harness.clock import run_virtual
-from harness.journal import CredentialRejectedEvent, Event, ScenarioStarted, parse_line
+from harness.journal import CredentialRejectedEvent, Event, ScenarioStarted, TokenIssuedEvent, parse_line
 from tests.integrations.auth.support import build
 from tests.integrations.auth.test_rotation_simulators import deploy, new_credential, register_new
 
@@ -26,7 +26,7 @@ def rejected(t: float, vendor: str = "cerner", fallback: bool = False) -> Creden
 
 
 def verdict(spec: NoCredentialRejected, events: Sequence[Event]) -> tuple[str, object, str]:
-    [result] = evaluate_all([spec], events, SOURCE)
+    [result] = evaluate([spec], events, SOURCE)
     return result.verdict, result.observed, result.detail
 
 
@@ -35,14 +35,17 @@ START = ScenarioStarted(t=0.0, scenario="s", file="s.yaml", seed=1, mode="virtua
 
 def test_the_check_passes_without_rejections_and_fails_with_one() -> None:
     spec = NoCredentialRejected(check="no_credential_rejected")
-    assert verdict(spec, [START]) == ("pass", 0, "no credential was refused")
+    called = TokenIssuedEvent(t=1.0, vendor="cerner", expires_in_s=300.0, reason="initial")
+    assert verdict(spec, [START, called]) == ("pass", 0, "no credential was refused (1 call(s) and token event(s))")
+    assert verdict(spec, [START]) == ("fail", None, "matched nothing: no vendor was called")
     assert verdict(spec, [START, rejected(61.5)]) == (
         "fail", 1, "cerner refused lab-secret-1 at 61.5s (invalid_client)")
 
 
 def test_the_check_filters_by_vendor_allows_a_budget_and_summarizes_many() -> None:
     events = [START, *(rejected(60.0 + i, "epic", fallback=True) for i in range(5)), rejected(70, "cerner")]
-    assert verdict(NoCredentialRejected(check="no_credential_rejected", vendor="medplum"), events)[:2] == ("pass", 0)
+    medplum = NoCredentialRejected(check="no_credential_rejected", vendor="medplum")
+    assert verdict(medplum, events) == ("fail", None, "matched nothing: medplum was never called")
     passed, observed, detail = verdict(NoCredentialRejected(check="no_credential_rejected", vendor="epic"), events)
     assert (passed, observed) == ("fail", 5)
     assert detail.endswith("; 2 more")

@@ -4,7 +4,7 @@ left FORCED_OPEN fails breaker_closes."""
 
 from __future__ import annotations
 
-from harness.checks import evaluate_all
+from harness.checks import evaluate
 from harness.checks.models import BreakerCloses, BreakerHalfOpens, BreakerOpens
 from harness.journal import BreakerEvent, Event, FaultStarted, FaultStopped, ScenarioStarted
 
@@ -21,7 +21,7 @@ def br(t: float, a: str, b: str, manual: bool = False) -> BreakerEvent:
 
 
 def verdict(check: object, transitions: list[BreakerEvent]) -> str:
-    [result] = evaluate_all([check], [*BASE, *transitions], SOURCE)
+    [result] = evaluate([check], [*BASE, *transitions], SOURCE)
     return result.verdict
 
 
