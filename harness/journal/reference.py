@@ -65,6 +65,8 @@ def type_text(annotation: Any) -> str:
     """A field's type as the code writes it: `int | None`, `dict[str, str | int]`, `"a" | "b"` for a Literal."""
     if annotation is None or annotation is type(None):
         return "None"
+    if annotation is Ellipsis:
+        return "..."
     origin = get_origin(annotation)
     if origin is Literal:
         return " | ".join(f'"{a}"' if isinstance(a, str) else repr(a) for a in get_args(annotation))
