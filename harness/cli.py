@@ -13,8 +13,12 @@ the fault proxy.
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
     ehrlab load PROFILE [--users N] [--spawn-rate R] [--run-time 30s] [--workers N] [--fault-scenario FILE] ...
 
-Exit codes: 0 every check passed; 1 a check failed (or the lab failed); 2 bad usage or an invalid
-scenario file (one line on stderr naming the file, line and field; nothing is run).
+Exit codes: 0 every check passed; 1 a check failed; 2 bad usage or an invalid scenario file (one line on
+stderr naming the file, line and field; nothing is run); 3 the lab could not judge (INCONCLUSIVE: a fault it
+could not inject, a simulator that did not start, its own lateness past the scenario's `lab.max_lateness` in
+real mode); 130 aborted (Ctrl-C or SIGTERM: in real mode faults are stopped and the reports written first,
+marked ABORTED). Several scenarios: the worst verdict wins, aborted > fail > inconclusive > pass
+(`harness.report.models.PRECEDENCE`).
 """
 
 from __future__ import annotations
@@ -23,17 +27,21 @@ import argparse
 import importlib
 import logging
 import shlex
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from harness.clock import RealClock
-from harness.errors import HarnessError, UsageError
+from harness.errors import EXIT_ABORTED, HarnessError, UsageError
 from harness.gameday import GameDayConsole, check_run_targets
 from harness.hooks import RunHooks
-from harness.report.models import RunSummary, file_sha256
+from harness.journal import wall_stamp
+from harness.report.models import RunSummary, file_sha256, run_verdict
 from harness.report.writers import verdict_table, write_run
-from harness.runner import run_scenario, summarize
+from harness.runner import ScenarioRun, run_scenario, summarize
 from harness.scenario.select import describe, load_all, select, validate_command
 
 DEFAULT_SEED = 1
@@ -137,6 +145,37 @@ def _replay(files: Sequence[Path], args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def _sigterm_interrupts(enabled: bool) -> Iterator[None]:
+    """Real mode: SIGTERM between scenarios interrupts like Ctrl-C (inside a scenario the runner's own handlers
+    abort it and keep its journal)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if enabled:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        if enabled:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """While the reports of an aborted run are written, a second Ctrl-C must not leave them half written."""
+    held = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in held:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, previous in held.items():
+            signal.signal(sig, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UsageError("--time-scale must be positive")
@@ -148,28 +187,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     # adds manual steps and the incident report's path.
     hooks = (RunHooks() if args.mode == "virtual" or (args.quiet and not args.gameday)
              else GameDayConsole(time_scale=args.time_scale))
-    runs = []
-    for file, scenario in scenarios:
-        seed = args.seed if args.seed is not None else (scenario.seed if scenario.seed is not None else DEFAULT_SEED)
-        runs.append(run_scenario(scenario, file=file, mode=args.mode, seed=seed, time_scale=args.time_scale,
-                                 hooks=hooks, gameday=args.gameday))
-    run_seed = args.seed if args.seed is not None else runs[0].seed
+    real = args.mode == "real"
+    started_at = wall_stamp(RealClock().now())  # the run's real start, whatever the mode
+    runs: list[ScenarioRun] = []
+    aborted = False
+    with _sigterm_interrupts(real):
+        for file, scenario in scenarios:
+            seed = args.seed if args.seed is not None else (
+                scenario.seed if scenario.seed is not None else DEFAULT_SEED)
+            try:
+                run = run_scenario(scenario, file=file, mode=args.mode, seed=seed, time_scale=args.time_scale,
+                                   hooks=hooks, gameday=args.gameday, handle_signals=real)
+            except KeyboardInterrupt:  # between scenarios, or a virtual run: nothing of this scenario happened
+                if not real:
+                    raise
+                aborted = True
+                break
+            runs.append(run)
+            if run.aborted is not None:
+                aborted = True
+                break
+    judged = [r for r in runs if r.started]
+    not_run = [f.as_posix() for f in files[len(judged):]]
+    first = scenarios[0][1].seed if scenarios[0][1].seed is not None else DEFAULT_SEED
+    first_seed = judged[0].seed if judged else first
+    run_seed = args.seed if args.seed is not None else first_seed
     report_dir: Path = args.report_dir
     run_id = _run_id(report_dir, args.mode, run_seed)
-    summaries = [summarize(r, digests[r.file]) for r in runs]
+    summaries = [summarize(r, digests[r.file]) for r in judged]
     summary = RunSummary(
-        run_id=run_id, started_at=run_id.split("-")[0], seed=run_seed, mode=args.mode, time_scale=args.time_scale,
-        verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
-        replay=_replay(files, args), scenarios=summaries,
+        run_id=run_id, started_at=started_at, seed=run_seed, mode=args.mode, time_scale=args.time_scale,
+        verdict=run_verdict((s.verdict for s in summaries), aborted=aborted),
+        replay=_replay(files, args), scenarios=summaries, not_run=not_run, replay_identical=not real,
     )
-    lines = [line for r in runs for line in r.journal.lines()]
-    write_run(report_dir / run_id, summary, lines)
+    lines = [line for r in judged for line in r.journal.lines()]
+    with _signals_held() if aborted else _nothing():
+        write_run(report_dir / run_id, summary, lines)
     print(verdict_table(summaries))
+    for scenario_summary in summaries:
+        if scenario_summary.reason:
+            print(f"{scenario_summary.name}: {scenario_summary.verdict.upper()}: {scenario_summary.reason}")
+    if not_run:
+        print(f"not run (aborted first): {', '.join(not_run)}")
     print(f"\n{summary.verdict.upper()}: report in {report_dir / run_id} (also {report_dir / 'latest'})")
-    print(f"replay: {summary.replay}")
+    print(f"replay: {summary.replay}" + ("" if summary.replay_identical else
+                                         "  (real mode: same seed and timeline, not a byte-identical journal)"))
     if args.gameday:
         print(f"incident report: {report_dir / run_id / 'incident.md'}")
-    return 0 if summary.verdict == "pass" else 1
+    return summary.exit_code
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -247,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("ehrlab: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_ABORTED
 
 
 if __name__ == "__main__":

@@ -1,10 +1,21 @@
 """The lab's error tree. Every user-facing failure is one of these, mapped to an exit code in `cli`.
 
-    HarnessError                 root; exit code 2 unless noted
+    HarnessError                 root; exit code 2 (bad input) unless noted
     ├── UsageError               bad command line (unknown path, bad flag value)
     ├── ScenarioError            a scenario file that cannot be run: names file, line and field
     │   └── ScenarioErrors       several problems in one file, each a ScenarioError (`ehrlab validate` lists all)
-    └── LabError                 the lab could not be built or driven (exit 1: the run failed)
+    └── LabError                 the lab could not judge (exit 3, INCONCLUSIVE): it could not be built or
+        │                        driven, so a verdict on the system under test would describe a run that
+        │                        did not happen (a simulator or proxy that would not start, a step the lab
+        │                        could not carry out)
+        └── FaultInjectionError  a scenario fault could not be started or stopped
+
+Exit codes of `ehrlab run` (and `replay`, `load`): `EXIT_PASS` 0 every check passed; `EXIT_FAIL` 1 a check
+failed; `EXIT_USAGE` 2 bad input (nothing was run); `EXIT_INCONCLUSIVE` 3 the lab could not judge (a fault it
+could not inject, its own lateness past the scenario's tolerance in real mode, a system under test that did
+not start); `EXIT_ABORTED` 130 interrupted (Ctrl-C, SIGTERM), with what had happened written down.
+A run inside one scenario turns a `LabError` into that scenario's INCONCLUSIVE verdict (`harness.runner`);
+the exit code is the run's verdict (`harness.report.models.run_verdict`).
 """
 
 from __future__ import annotations
@@ -12,11 +23,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+EXIT_ABORTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C (SIGTERM too: the run was stopped)
+
 
 class HarnessError(Exception):
     """Root of the lab's errors."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class UsageError(HarnessError):
@@ -57,6 +74,10 @@ class ScenarioErrors(ScenarioError):
 
 
 class LabError(HarnessError):
-    """The lab itself failed (a simulator would not start, a fault could not be applied)."""
+    """The lab itself failed (a simulator would not start, a step could not be carried out): it cannot judge."""
 
-    exit_code = 1
+    exit_code = EXIT_INCONCLUSIVE
+
+
+class FaultInjectionError(LabError):
+    """A scenario fault could not be started or stopped: the run would not be the one the scenario describes."""

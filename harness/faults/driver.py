@@ -9,15 +9,19 @@
   windows on one target keep it down until the last of them ends.
 
 Both kinds journal `fault.start` / `fault.stop` with the same fields, and `fault.error` when the
-action fails. A fault that cannot be applied is a lab failure (`LabError`): the run's verdict
-would otherwise describe a fault that never happened.
+action fails. A fault that cannot be applied is a lab failure (`FaultInjectionError`, a `LabError`): the
+scenario is INCONCLUSIVE (exit 3), since a verdict would otherwise describe a fault that never happened.
+
+`fault.start` / `fault.stop` are journaled when the proxy or simulator has answered, so in real mode their
+`t` is the measured time the switch took effect (not the planned one), and checks anchored on faults use it;
+how late that was against the plan is `harness.lateness`'s `lab.lag`.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from harness.errors import LabError
+from harness.errors import FaultInjectionError
 from harness.faults.catalogue import Fault, NetworkFault, ProxyDownFault, SimulatorFault
 from harness.journal import FaultFailed, FaultStarted, FaultStopped, Journal
 from harness.lab import Lab
@@ -72,7 +76,7 @@ class FaultDriver:
             self._journal.add(FaultFailed(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
                                           target=fault.target, action="start" if action == "start" else "stop",
                                           error=error))
-            raise LabError(f"could not {action} fault {fault_id} ({fault.label()}): {error}") from exc
+            raise FaultInjectionError(f"could not {action} fault {fault_id} ({fault.label()}): {error}") from exc
 
     async def _chaos(self, fault_id: str, fault: SimulatorFault, action: str) -> None:
         """Start a simulator fault, or stop exactly the one started for `fault_id` (overlapping faults of

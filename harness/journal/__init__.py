@@ -14,7 +14,7 @@ event; `harness.runner.journal_listener` feeds it the lab's events.
 
 from __future__ import annotations
 
-from harness.journal.base import Event, Scalar, stamp
+from harness.journal.base import Event, Scalar, stamp, wall_stamp
 from harness.journal.connector import (
     BreakerEvent,
     CredentialRejectedEvent,
@@ -41,6 +41,10 @@ from harness.journal.run import (
     FaultFailed,
     FaultStarted,
     FaultStopped,
+    LabAborted,
+    LabInconclusive,
+    LabLag,
+    LabTiming,
     OperationDropped,
     OperationEvent,
     ScenarioEnded,
@@ -102,6 +106,10 @@ __all__ = [
     "JobEvent",
     "Journal",
     "JournalEvent",
+    "LabAborted",
+    "LabInconclusive",
+    "LabLag",
+    "LabTiming",
     "OperationDropped",
     "OperationEvent",
     "PhiScanEvent",
@@ -133,4 +141,5 @@ __all__ = [
     "stamp",
     "sync_entry",
     "systems_entry",
+    "wall_stamp",
 ]

@@ -103,3 +103,48 @@ class StepFailed(Event):
     action: str
     vendor: str
     error: str
+
+
+class LabLag(Event):
+    """Real mode only (never in a virtual journal): how late the lab itself was, in scenario seconds. `source`
+    loop: the event-loop sampler woke `late_s` after its tick was due at `planned` (only samples past a quarter
+    of the tolerance are journaled; `lab.timing` has them all); fault / step: a fault switch or an operator step
+    landed `late_s` after its planned scenario time, `call_s` of it spent in the proxy's or simulator's admin
+    API calls that carried it out."""
+
+    kind: Literal["lab.lag"] = "lab.lag"
+    source: Literal["loop", "fault", "step"]
+    what: str  # "event loop", "fault f2 start", "fault f2 stop", "step s1 revoke_credential@epic"
+    planned: float
+    late_s: float
+    call_s: float | None = None
+
+
+class LabTiming(Event):
+    """Real mode only: the lab's lateness over the whole scenario against the scenario's `lab.max_lateness`
+    (scenario seconds). `exceeded`: the run is INCONCLUSIVE, whatever its checks say."""
+
+    kind: Literal["lab.timing"] = "lab.timing"
+    time_scale: float
+    tolerance_s: float
+    samples: int  # event-loop samples taken
+    loop_max_s: float  # the longest event-loop stall past its tick
+    timeline_max_s: float  # the latest fault switch or operator step, against its planned time
+    call_max_s: float  # the slowest admin API call (proxy toxics, simulator chaos, operator steps)
+    worst: str  # the worst figure in words: "fault f2 started 3.4 s late"
+    exceeded: bool
+
+
+class LabInconclusive(Event):
+    """The lab could not judge this scenario: a fault it could not inject, a step it could not carry out, a
+    simulator that would not start, or its own lateness past tolerance. The verdict is INCONCLUSIVE."""
+
+    kind: Literal["lab.inconclusive"] = "lab.inconclusive"
+    reason: str
+
+
+class LabAborted(Event):
+    """The run was interrupted (Ctrl-C, SIGTERM): faults were stopped and what had happened is kept."""
+
+    kind: Literal["lab.aborted"] = "lab.aborted"
+    signal: str  # "SIGINT" or "SIGTERM"

@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar, get_args
 
 from pydantic import Field, TypeAdapter
 
-from harness.journal.base import Event, stamp
+from harness.journal.base import BASE_FIELDS, Event, stamp, wall_stamp
 from harness.journal.connector import (
     BreakerEvent,
     CredentialRejectedEvent,
@@ -33,6 +33,10 @@ from harness.journal.run import (
     FaultFailed,
     FaultStarted,
     FaultStopped,
+    LabAborted,
+    LabInconclusive,
+    LabLag,
+    LabTiming,
     OperationDropped,
     OperationEvent,
     ScenarioEnded,
@@ -60,7 +64,7 @@ from integrations.clock import Clock
 
 JournalEvent = Annotated[
     ScenarioStarted | ScenarioEnded | FaultStarted | FaultStopped | FaultFailed | OperationEvent | OperationDropped
-    | CheckPassed | CheckFailed | StepDone | StepFailed
+    | CheckPassed | CheckFailed | StepDone | StepFailed | LabLag | LabTiming | LabInconclusive | LabAborted
     | RequestEvent | RetryEvent | BreakerEvent | TokenIssuedEvent | TokenRefreshedEvent | TokenFailedEvent
     | CredentialRejectedEvent | ThrottledEvent | VersionConflictEvent
     | ProviderHealthEvent | DegradationActivatedEvent | DegradationClearedEvent | FlagChangedEvent
@@ -78,7 +82,7 @@ def _event_fields() -> dict[str, frozenset[str]]:
     for model in get_args(get_args(JournalEvent)[0]):
         kind_type = model.model_fields["kind"].annotation
         for kind in get_args(kind_type):
-            fields.setdefault(kind, set()).update(n for n in model.model_fields if n not in ("t", "kind"))
+            fields.setdefault(kind, set()).update(n for n in model.model_fields if n not in BASE_FIELDS)
     return {kind: frozenset(names) for kind, names in fields.items()}
 
 
@@ -90,10 +94,12 @@ Listener = Callable[[Event], None]
 
 
 class Journal:
-    """An append-only list of events for one scenario run, with live listeners."""
+    """An append-only list of events for one scenario run, with live listeners. With a `wall_clock` (real
+    mode) every event is stamped with that clock's `now()` as it is added (`Event.wall`)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, wall_clock: Clock | None = None) -> None:
         self._clock = clock
+        self._wall_clock = wall_clock
         self._origin = clock.monotonic()
         self._events: list[Event] = []
         self._listeners: list[Listener] = []
@@ -110,6 +116,8 @@ class Journal:
         self._listeners.append(listener)
 
     def add(self, event: Event) -> None:
+        if self._wall_clock is not None and event.wall is None:
+            event = event.model_copy(update={"wall": wall_stamp(self._wall_clock.now())})
         self._events.append(event)
         for listener in self._listeners:
             listener(event)
@@ -123,7 +131,7 @@ class Journal:
 
     def lines(self) -> Iterable[str]:
         for event in self._events:
-            yield event.model_dump_json()
+            yield event.model_dump_json()  # a virtual event has no "wall" (`Event`'s serializer leaves it out)
 
 
 def parse_line(line: str) -> Event:

@@ -73,6 +73,23 @@ class Setup(BaseModel):
         "(open_chart, record_vitals, set_flag, emergency_shutdown, staged_recovery)"))
 
 
+class LabSettings(BaseModel):
+    """`lab`: what the lab itself must achieve for its verdict to count (real mode; `harness.lateness`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_lateness: Duration = Field(default=1.0, description=(
+        "scenario seconds the lab may run late (an event-loop stall, a fault switch or operator step landing "
+        "after its planned time) before a real-mode run is INCONCLUSIVE instead of judged; at --time-scale 40, "
+        "1 s of scenario time is 25 ms of wall time"))
+
+    @model_validator(mode="after")
+    def _positive(self) -> LabSettings:
+        if self.max_lateness <= 0:
+            raise ValueError("max_lateness must be positive")
+        return self
+
+
 class Scenario(BaseModel):
     """A scenario file. Besides each part's own rules, the expectations are checked against the rest of the
     file once it is valid (`harness.checks.references`): breakers by name or resolved from a vendor, faults
@@ -89,6 +106,7 @@ class Scenario(BaseModel):
     seed: int | None = None
     drain: Duration = Field(default=30.0, description="how long in-flight operations may finish after the end")
     setup: Setup = Setup()
+    lab: LabSettings = LabSettings()
     workload: list[WorkloadStream] = Field(min_length=1)
     faults: list[Fault] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list, description="operator steps on the timeline")
