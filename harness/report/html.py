@@ -126,7 +126,7 @@ def render_html(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
                         f'<td><span class="badge {_e(verdict_of(s))}">{_e(verdict_of(s).upper())}</span></td>'
                         f"<td>{passed}/{len(s.checks)}</td><td>{_e(failing)}</td></tr>")
     overview.append("</tbody></table>")
-    if run.mode == "real":
+    if run.mode == "real" or not getattr(run, "replay_identical", True):
         replay = f"Replay the run (same seed; {REAL_MODE_REPLAY}):"
         times = "Time axes read wall-clock time (UTC) where the journal has wall stamps, else scenario time"
     else:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from harness.journal import Event, OperationEvent, StepDone
 from harness.report.cause import RootCause, cause_lines, headline, root_cause
 from harness.report.models import RunSummary, ScenarioSummary
-from harness.report.series import ScenarioSeries
+from harness.report.series import ScenarioSeries, wall_anchors
 from harness.report.severity import CITATION, Evidence, Severity, classify, gather
-from harness.report.text import inconclusive_reasons, is_lab_check, observed_text, verdict_banner
+from harness.report.text import REAL_MODE_REPLAY, inconclusive_reasons, is_lab_check, observed_text, verdict_banner
 from harness.report.timeline import fault_params, moments, scenario_clock
 
 
@@ -55,18 +55,41 @@ def verdict_of(summary: ScenarioSummary | RunSummary) -> str:
     return str(getattr(summary, "verdict", "fail"))
 
 
+def _kind(event: Event) -> str:
+    return str(getattr(event, "kind", ""))
+
+
 def interrupted_at(events: Sequence[Event]) -> float:
-    """When an aborted scenario was cut short: its interruption event if the journal has one, else its last
-    event."""
-    aborts = [e.t for e in events if "abort" in str(getattr(e, "kind", ""))]
+    """When an aborted scenario was cut short: its interruption event (`lab.aborted`) if the journal has one,
+    else its last event."""
+    aborts = [e.t for e in events if "abort" in _kind(e)]
     return aborts[0] if aborts else max((e.t for e in events), default=0.0)
+
+
+def _signal(events: Sequence[Event]) -> str | None:
+    return next((str(getattr(e, "signal", "")) or None for e in events if "abort" in _kind(e)), None)
+
+
+def why_inconclusive(item: ScenarioIncident) -> list[str]:
+    """Why the lab could not judge a scenario: the summary's reason, the journal's `lab.inconclusive` reasons and
+    a `lab.timing` past tolerance, and the failing lab checks (each once, in that order)."""
+    stated = getattr(item.summary, "reason", None)
+    reasons = [stated] if isinstance(stated, str) and stated else []
+    for event in item.events:
+        if _kind(event) == "lab.inconclusive":
+            reasons.append(str(getattr(event, "reason", "")))
+        elif _kind(event) == "lab.timing" and getattr(event, "exceeded", False):
+            reasons.append(f"the lab ran late past its tolerance of {getattr(event, 'tolerance_s', 0.0):g} s "
+                           f"({getattr(event, 'worst', '')})")
+    reasons += inconclusive_reasons(item.summary.checks)
+    return list(dict.fromkeys(r for r in reasons if r))
 
 
 def scenario_banner(item: ScenarioIncident) -> str | None:
     """What an ABORTED or INCONCLUSIVE scenario verdict means, in one sentence; None otherwise."""
     verdict = verdict_of(item.summary)
     return verdict_banner(verdict, interrupted_at=scenario_clock(interrupted_at(item.events)),
-                          reasons=inconclusive_reasons(item.summary.checks))
+                          signal=_signal(item.events), reasons=why_inconclusive(item))
 
 
 def _title(item: ScenarioIncident, severity: Severity, cause: RootCause) -> str:
@@ -210,6 +233,21 @@ def scenario_severity(item: ScenarioIncident) -> Severity:
     return classify(gather(item.events, item.series, item.summary.checks))
 
 
+def _real(run: RunSummary) -> bool:
+    return run.mode == "real" or not getattr(run, "replay_identical", True)
+
+
+def _timeline(run: RunSummary, item: ScenarioIncident) -> list[str]:
+    """The moments as a table; a real-mode run's with their wall-clock time (UTC) beside scenario time."""
+    wall = wall_anchors(item.events, run.time_scale) if run.mode == "real" else None
+    if wall is None:
+        return ["| Time (scenario) | Event |", "|------------|-------|",
+                *[f"| {scenario_clock(m.t)} | {_md(m.text)} |" for m in moments(item.events)]]
+    return ["| Time (scenario) | Wall clock (UTC) | Event |", "|------------|------------|-------|",
+            *[f"| {scenario_clock(m.t)} | {wall.at(m.t).strftime('%H:%M:%S.%f')[:-3]} | {_md(m.text)} |"
+              for m in moments(item.events)]]
+
+
 def _status(item: ScenarioIncident, healthy: bool, errors_ok: bool) -> str:
     verdict = verdict_of(item.summary)
     if verdict == "aborted":
@@ -268,9 +306,7 @@ def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str
         "",
         "## Timeline",
         "",
-        "| Time (scenario) | Event |",
-        "|------------|-------|",
-        *[f"| {scenario_clock(m.t)} | {_md(m.text)} |" for m in moments(item.events)],
+        *_timeline(run, item),
         "",
         "## Root Cause",
         "",
@@ -297,14 +333,19 @@ def render_scenario(run: RunSummary, item: ScenarioIncident, number: int) -> str
 
 
 def run_banner(run: RunSummary, items: Sequence[ScenarioIncident]) -> str | None:
-    """What an ABORTED or INCONCLUSIVE run verdict means: where it was cut short, or why the lab could not
-    judge."""
+    """What an ABORTED or INCONCLUSIVE run verdict means: where it was cut short (and what never ran), or why the
+    lab could not judge."""
     verdict = verdict_of(run)
     if verdict == "aborted":
         cut = next((i for i in items if verdict_of(i.summary) == "aborted"), items[-1] if items else None)
         at = f"{scenario_clock(interrupted_at(cut.events))} of scenario {cut.summary.name}" if cut else None
-        return verdict_banner(verdict, interrupted_at=at)
-    reasons = [f"{i.summary.name}: {r}" for i in items for r in inconclusive_reasons(i.summary.checks)]
+        banner = verdict_banner(verdict, interrupted_at=at, signal=_signal(cut.events) if cut else None)
+        not_run = [str(name) for name in getattr(run, "not_run", [])]
+        if banner and not_run:
+            banner += f" Not run: {', '.join(not_run)}."
+        return banner
+    reasons = [f"{i.summary.name}: {r}" for i in items if verdict_of(i.summary) == "inconclusive"
+               for r in why_inconclusive(i)]
     return verdict_banner(verdict, reasons=reasons)
 
 
@@ -316,7 +357,7 @@ def render_incident(run: RunSummary, items: Sequence[ScenarioIncident]) -> str:
         "",
         *([f"> **{banner}**", ""] if banner else []),
         f"Run `{run.run_id}`, mode {run.mode}, seed {run.seed}, verdict {verdict_of(run).upper()}. "
-        f"Replay: `{run.replay}`",
+        f"Replay: `{run.replay}`" + (f" ({REAL_MODE_REPLAY})" if _real(run) else ""),
         "",
     ]
     body = [render_scenario(run, item, n) for n, item in enumerate(items, start=1)]

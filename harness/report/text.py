@@ -50,11 +50,13 @@ def inconclusive_reasons(checks: Sequence[CheckResult]) -> list[str]:
             for c in checks if is_lab_check(c) and str(c.verdict) != "pass"]
 
 
-def verdict_banner(verdict: str, *, interrupted_at: str | None = None, reasons: Sequence[str] = ()) -> str | None:
+def verdict_banner(verdict: str, *, interrupted_at: str | None = None, signal: str | None = None,
+                   reasons: Sequence[str] = ()) -> str | None:
     """One plain sentence that says what an ABORTED or INCONCLUSIVE verdict means; None for pass and fail."""
     if verdict == "aborted":
         when = f" at {interrupted_at}" if interrupted_at else ""
-        return (f"ABORTED: the run was interrupted{when} (Ctrl-C or SIGTERM). The journal and the checks cover "
+        how = signal or "Ctrl-C or SIGTERM"
+        return (f"ABORTED: the run was interrupted{when} ({how}). The journal and the checks cover "
                 "only what happened until then: this is no verdict on the system under test.")
     if verdict == "inconclusive":
         why = "; ".join(reasons) if reasons else "no lab check recorded the reason"

@@ -99,8 +99,23 @@ def _single(event: Event) -> Moment | None:
                                            f"{event.enabled}")
         case QueueEvent() if event.kind in ("queue.paused", "queue.resumed"):
             return Moment(event.t, "queue", f"Queue {event.queue} {event.kind.split('.')[1]}")
-    if "abort" in str(getattr(event, "kind", "")):  # the run's interruption (Ctrl-C / SIGTERM), however journaled
-        return Moment(event.t, "scenario", "Run interrupted (aborted): nothing after this moment was observed")
+    return _lab(event)
+
+
+def _lab(event: Event) -> Moment | None:
+    """The lab's own moments (real mode: `lab.timing`, `lab.inconclusive`, `lab.aborted`), read by kind so that
+    a journal from before they existed reads the same."""
+    kind = str(getattr(event, "kind", ""))
+    if "abort" in kind:
+        signal = getattr(event, "signal", None)
+        return Moment(event.t, "scenario", "Run interrupted (aborted" + (f", {signal}" if signal else "")
+                      + "): nothing after this moment was observed")
+    if kind == "lab.inconclusive":
+        return Moment(event.t, "lab", f"The lab could not judge: {getattr(event, 'reason', '')}")
+    if kind == "lab.timing":
+        past = "past" if getattr(event, "exceeded", False) else "within"
+        return Moment(event.t, "lab", f"Lab lateness {past} tolerance ({getattr(event, 'tolerance_s', 0.0):g} s): "
+                                      f"{getattr(event, 'worst', '')}")
     return None
 
 

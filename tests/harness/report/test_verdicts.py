@@ -7,6 +7,8 @@ set them with `model_copy` (no validation) and a subclass, so they hold whether 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from harness.checks.result import CheckResult
 from harness.journal import Event, OperationEvent, ScenarioStarted
 from harness.report.derived import scenario_items
@@ -112,3 +114,51 @@ def test_wall_anchors_follow_the_time_scale_and_ignore_bad_stamps() -> None:
     assert anchors is not None
     assert anchors.label(600.0) == "09:16:00"  # 600 scenario seconds at 10x are one wall minute
     assert wall_anchors([bad]) is None
+
+
+class Inconclusive(Event):
+    """`lab.inconclusive` as the runner journals it (declared here: the reports read it by kind)."""
+
+    kind: Literal["lab.inconclusive"] = "lab.inconclusive"
+    reason: str
+
+
+class Aborted(Event):
+    kind: Literal["lab.aborted"] = "lab.aborted"
+    signal: str
+
+
+def test_inconclusive_reasons_come_from_the_summary_and_the_journal() -> None:
+    summary = _with_verdict(summary_for([("outage", [check("breaker_opens[medplum]")])]), "inconclusive")
+    summary = summary.model_copy(update={"scenarios": [summary.scenarios[0].model_copy(
+        update={"reason": "fault f1 could not be injected"})]})
+    events = outage_journal()
+    events.insert(2, Inconclusive(t=30.0, reason="fault f1 could not start: proxy refused the toxic"))
+    md, html = _render(summary, events)
+    assert ("INCONCLUSIVE: the lab could not judge this run (exit 3): outage: fault f1 could not be injected; "
+            "outage: fault f1 could not start: proxy refused the toxic.") in md
+    assert "| T+0:30.0 | The lab could not judge: fault f1 could not start: proxy refused the toxic |" in md
+    assert "fault f1 could not be injected" in html
+
+
+def test_an_aborted_run_names_the_signal_and_what_never_ran() -> None:
+    events = [e for e in outage_journal() if e.t <= 45.0]
+    events.append(Aborted(t=45.0, signal="SIGTERM"))
+    summary = _with_verdict(summary_for([("outage", [])]), "aborted")
+    summary = summary.model_copy(update={"not_run": ["scenarios/medplum-outage.yaml"]})
+    md, _ = _render(summary, events)
+    assert ("> **ABORTED: the run was interrupted at T+0:45.0 of scenario outage (SIGTERM). The journal and the "
+            "checks cover only what happened until then: this is no verdict on the system under test. Not run: "
+            "scenarios/medplum-outage.yaml.**") in md
+    assert "| T+0:45.0 | Run interrupted (aborted, SIGTERM): nothing after this moment was observed |" in md
+
+
+def test_a_real_mode_incident_timeline_has_wall_clock_times() -> None:
+    events: list[Event] = scenario([Walled(t=float(i), op_id=i, operation="read_patient", vendor="medplum",
+                                           started=float(i), duration_ms=5.0, ok=i != 30, error=None,
+                                           wall=f"2026-03-04T09:15:{i:02d}.250000Z") for i in range(1, 60)],
+                                   name="outage", duration_s=60.0)
+    md, _ = _render(_real(summary_for([("outage", [])])), events)
+    assert "| Time (scenario) | Wall clock (UTC) | Event |" in md
+    assert "| T+0:30.0 | 09:15:30.250 | First failed operation (medplum) |" in md
+    assert "does not promise a byte-identical replay" in md
