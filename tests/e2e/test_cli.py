@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from tests.e2e.helpers import DATA, REPO, ehrlab
 
 OUTAGE = "scenarios/medplum-outage.yaml"
@@ -126,3 +128,61 @@ def test_real_mode_prints_the_timeline_an_operator_follows(tmp_path: Path) -> No
     errors = [e for e in (tmp_path / "latest" / "journal.jsonl").read_text().splitlines()
               if '"error":"ConnectionFailed"' in e]
     assert errors, "a dropped connection must reach the integration as a transport failure"
+
+
+# --- faster authoring (issue 13): validate lists every problem, check re-judges, events documents ------------
+
+def test_validate_lists_every_problem_of_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    original = (REPO / OUTAGE).read_text()
+    bad = tmp_path / "three-mistakes.yaml"
+    bad.write_text(original.replace("target: medplum\n", "target: meditech\n", 1)
+                   .replace("    rate: ", "    burst: 3\n    rate: ", 1)
+                   .replace("within: 30s", "within: soon", 1))
+    assert main(["validate", str(bad), str(REPO / OUTAGE)]) == 2
+    out, err = capsys.readouterr()
+    assert f"ok  {(REPO / OUTAGE).as_posix()}" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 4, err
+    assert [line.split(": field ")[1].split("'")[1] for line in lines[:3]] == [
+        "workload[0].burst", "faults[0].target", "expectations[0].within"]
+    for line in lines[:3]:
+        assert line.startswith(f"ehrlab: error: {bad}:")
+        assert line.split(f"{bad}:")[1].split(":")[0].isdigit()
+    assert lines[3] == "ehrlab: 1 of 2 scenario file(s) invalid (3 errors)"
+
+
+def _readme_block(heading: str, language: str) -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"### {heading}\n")[1].split("\n## ")[0].split("\n### ")[0]
+    return section.split(f"```{language}\n")[1].split("```")[0]
+
+
+def test_check_rejudges_a_run_with_the_readme_expectations(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(REPO / OUTAGE), "--report-dir", str(tmp_path / "reports"), "--quiet"]) == 0
+    run_dir = (tmp_path / "reports" / "latest").resolve()
+    expectations = tmp_path / "expectations.yaml"
+    expectations.write_text(_readme_block("Re-judging a run", "yaml"), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(run_dir), "--expectations", str(expectations)]) == 0
+    out = capsys.readouterr().out
+    assert "medplum-outage  PASS" in out
+    report = (tmp_path / "reports" / "latest").resolve()
+    assert report.name == f"{run_dir.name}-check"
+    checks = {c["name"] for c in json.loads((report / "summary.json").read_text())["scenarios"][0]["checks"]}
+    assert {"recovery_time[medplum]", "breaker_closes[medplum]"} <= checks  # the scenario's own entry wins
+    assert "breaker_opens[medplum]" not in checks
+    tighter = expectations.read_text().replace("max: 45s", "max: 5s")
+    expectations.write_text(tighter, encoding="utf-8")
+    assert main(["check", str(run_dir), "--expectations", str(expectations)]) == 1
+    assert "medplum-outage / recovery_time[medplum]: observed 10 s, expected <= 5s" in capsys.readouterr().out
+
+
+def test_events_prints_the_reference_page_and_one_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events"]) == 0
+    assert capsys.readouterr().out == (REPO / "docs" / "events.md").read_text(encoding="utf-8")
+    assert main(["events", "breaker.transition"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### `breaker.transition`")
+    for field in ("breaker", "from_state", "to_state"):
+        assert f"| `{field}` |" in out
