@@ -67,10 +67,14 @@ class TokenRefreshedEvent(Event):
 
 
 class TokenFailedEvent(Event):
+    """A token request failed (integrations.fhir.token_flow). A 5xx is `ServerError`, a 429 `RateLimited`, a 2xx
+    without a usable token `MalformedResponse`: the vendor's fault, as on a FHIR call (runbook 000 §4); only a
+    refusal (400, 401, another 4xx) names the credentials."""
+
     kind: Literal["token.failed"] = "token.failed"
     vendor: str
-    status: int | None
-    error: str
+    status: int | None  # the token endpoint's HTTP status; None when it did not answer (timeout, transport error)
+    error: str  # the OAuth error code of a refusal (`invalid_client`), else the error class name (`ServerError`)
 
 
 class CredentialRejectedEvent(Event):

@@ -66,7 +66,6 @@ from integrations.fhir import _parsing
 from integrations.fhir._boundary import Reply, exchange
 from integrations.fhir.breaker import CircuitBreaker, Permit
 from integrations.fhir.errors import (
-    AuthError,
     ClientThrottled,
     Conflict,
     ConnectorError,
@@ -283,7 +282,7 @@ class FhirConnector:
         except ConnectorError as error:
             self.breaker.record(permit, error)
             # A token endpoint failure happened before this request was sent: its status is not this path's.
-            sent_status = None if isinstance(error, AuthError) and error.token_endpoint else error.status
+            sent_status = None if error.token_endpoint else error.status
             self._completed(request, sent_status, started, attempt, type(error).__name__, correlation_id)
             raise
         except BaseException:

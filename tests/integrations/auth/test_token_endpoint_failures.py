@@ -25,7 +25,7 @@ from harness.clock import VirtualClock, run_virtual
 from harness.journal import TokenFailedEvent
 from harness.vendors import VENDORS
 from integrations.errors import IntegrationError
-from integrations.events import RetryScheduled
+from integrations.events import RequestCompleted, RetryScheduled
 from integrations.fhir import (
     AuthError,
     ConnectionFailed,
@@ -68,6 +68,7 @@ class Result:
     token_requests: int
     retries: list[str]
     journaled: list[tuple[int | None, str]]
+    request_statuses: list[int | None]  # the calls' `request` events: the call itself was never sent
 
 
 def outcome(client: str, mode: Mode) -> Result:
@@ -93,7 +94,8 @@ def outcome(client: str, mode: Mode) -> Result:
         assert lab.journal is not None
         return Result(error=caught.value, token_requests=fault.token_requests,
                       retries=[e.reason for e in lab.events if isinstance(e, RetryScheduled)],
-                      journaled=[(e.status, e.error) for e in lab.journal.of(TokenFailedEvent)])
+                      journaled=[(e.status, e.error) for e in lab.journal.of(TokenFailedEvent)],
+                      request_statuses=[e.status for e in lab.events if isinstance(e, RequestCompleted)])
 
     return run_virtual(main)
 
@@ -114,6 +116,7 @@ def test_a_token_endpoint_503_is_a_server_error_retried_as_one(client: str) -> N
         assert result.token_requests == 3
         assert result.retries == ["ServerError", "ServerError"]
         assert result.error.retry_after_s == 2.0
+        assert result.request_statuses == [None, None, None]  # the 503 was the token endpoint's, not the path's
 
 
 @pytest.mark.parametrize("client", CLIENTS)
