@@ -47,19 +47,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.checks import CheckResult, evaluate_all
 from harness.checks.models import Expectation
-from harness.errors import ScenarioError, ScenarioErrors, UsageError
+from harness.errors import EXIT_INCONCLUSIVE, ScenarioError, ScenarioErrors, UsageError
 from harness.journal import CheckFailed, CheckPassed, Event, ScenarioEnded, ScenarioStarted, parse_line
 from harness.replay_cmd import split_sections
-from harness.report.models import RunSummary, ScenarioSummary, file_sha256
+from harness.report.models import EXIT_CODES, RunSummary, ScenarioSummary, Verdict, file_sha256, run_verdict
 from harness.report.writers import verdict_table, write_run
 from harness.report_cmd import load_run
 from harness.scenario.issues import located
 from harness.scenario.loader import Loc, Source, YamlDoc, load_scenario, one_or_all, read_yaml, validate
 from harness.scenario.loader import validation_errors as located_problems
 from harness.scenario.model import Scenario
-
-_VERDICT_ORDER = ("aborted", "fail", "inconclusive", "pass")  # a run's verdict is its scenarios' worst
-_EXIT = {"pass": 0, "fail": 1, "inconclusive": 3, "aborted": 3}  # aborted: the lab could not judge that run
 
 
 class ScenarioExpectations(BaseModel):
@@ -220,8 +217,7 @@ def _rejudge(scenario: ScenarioSummary, section: Section, expectations: Sequence
     kept = [i for i in range(len(section.lines)) if i not in set(recorded)]
     lines = ([section.lines[i] for i in kept if i < at] + [_check_line(c, t_end, template) for c in checks]
              + [section.lines[i] for i in kept if i >= at])
-    previous = str(scenario.verdict)
-    verdict = previous if previous in ("inconclusive", "aborted") else (
+    verdict: Verdict = scenario.verdict if scenario.verdict in ("inconclusive", "aborted") else (
         "pass" if all(c.passed for c in checks) else "fail")
     return scenario.model_copy(update={"checks": checks, "verdict": verdict}), lines
 
@@ -279,8 +275,7 @@ def run(directory: Path, *, expectations: Path | None = None, out_dir: Path | No
         scenarios.append(judged)
         lines += scenario_lines
         changes += _changes(scenario, judged)
-    seen = {str(s.verdict) for s in scenarios}
-    verdict = next(v for v in _VERDICT_ORDER if v in seen or v == "pass")
+    verdict = run_verdict(s.verdict for s in scenarios)
     target = _out_dir(directory, summary, out_dir)
     new = summary.model_copy(update={"run_id": target.name, "verdict": verdict, "scenarios": scenarios,
                                      "replay": _replay(summary, scenarios)})
@@ -291,7 +286,9 @@ def run(directory: Path, *, expectations: Path | None = None, out_dir: Path | No
     source = expectations if expectations is not None else "the scenario files"
     print(f"\n{verdict.upper()}: {summary.run_id} re-judged with {source}; report in {target} "
           f"(also {target.parent / 'latest'})")
-    return _EXIT[verdict]
+    # an interrupted run's journal can be re-judged, but the lab could not judge that run: 3, not 130 (no
+    # interrupt happened now)
+    return EXIT_INCONCLUSIVE if verdict == "aborted" else EXIT_CODES[verdict]
 
 
 def add_parser(commands: Any) -> None:

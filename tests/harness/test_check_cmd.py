@@ -208,3 +208,25 @@ def test_a_missing_or_malformed_report_dir_is_bad_input(tmp_path: Path, capsys: 
     (tmp_path / "journal.jsonl").write_text("", encoding="utf-8")
     assert main(["check", str(tmp_path)]) == 2
     assert "malformed summary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recorded_verdict", ["inconclusive", "aborted"])
+def test_a_run_the_lab_could_not_judge_keeps_its_verdict(recorded: Recorded, tmp_path: Path,
+                                                          recorded_verdict: str) -> None:
+    copy = tmp_path / recorded.run_dir.name
+    shutil.copytree(recorded.run_dir, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["scenarios"][0].update(verdict=recorded_verdict, reason="event-loop lag 2.4 s > 1 s tolerance")
+    summary["verdict"] = recorded_verdict
+    (copy / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    expectations = tmp_path / "exp.yaml"
+    expectations.write_text("scenarios:\n  short-outage:\n    expectations:\n      - check: breaker_opens\n"
+                            "        vendor: medplum\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["check", str(copy), "--report-dir", str(out), "--expectations", str(expectations)]) == 3
+    judged = json.loads(((out / "latest").resolve() / "summary.json").read_text())
+    assert [s["verdict"] for s in judged["scenarios"]] == [recorded_verdict]  # the checks pass; it stays
+    assert judged["scenarios"][0]["reason"] == "event-loop lag 2.4 s > 1 s tolerance"
+    assert all(c["verdict"] == "pass" for c in judged["scenarios"][0]["checks"])  # judged all the same
+    # with the other scenario, which fails: a known failure outranks INCONCLUSIVE, an interrupted run outranks both
+    assert main(["check", str(copy), "--report-dir", str(out)]) == (1 if recorded_verdict == "inconclusive" else 3)
