@@ -71,11 +71,12 @@ def _signal(events: Sequence[Event]) -> str | None:
 
 
 def why_inconclusive(item: ScenarioIncident) -> list[str]:
-    """Why the lab could not judge a scenario: the summary's reason, the journal's `lab.inconclusive` reasons and
-    a `lab.timing` past tolerance, and the failing lab checks (each once, in that order)."""
+    """Why the lab could not judge a scenario: the summary's reason (the runner's words, with the figure), else
+    the journal's `lab.inconclusive` reasons and a `lab.timing` past tolerance; then the failing lab checks (each
+    once)."""
     stated = getattr(item.summary, "reason", None)
     reasons = [stated] if isinstance(stated, str) and stated else []
-    for event in item.events:
+    for event in [] if reasons else item.events:
         if _kind(event) == "lab.inconclusive":
             reasons.append(str(getattr(event, "reason", "")))
         elif _kind(event) == "lab.timing" and getattr(event, "exceeded", False):

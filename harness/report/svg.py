@@ -118,7 +118,9 @@ def time_axis(scale: TimeScale, y: float, grid_top: float, label: Callable[[floa
         x = scale.x(tick)
         parts.append(line(x, grid_top, x, y, "grid"))
         parts.append(line(x, y, x, y + 4, "axis"))
-        parts.append(text(x, y + 16, label(tick), cls="tick", anchor="middle"))
+        shown = label(tick)
+        fits = x + len(shown) * CHAR_WIDTH / 2 <= scale.left + scale.width + CHART_RIGHT
+        parts.append(text(x, y + 16, shown, cls="tick", anchor="middle" if fits else "end"))
     parts.append(text(scale.left + scale.width, y + 32, caption, cls="tick axis-caption", anchor="end"))
     return "".join(parts)
 

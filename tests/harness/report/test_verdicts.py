@@ -89,6 +89,7 @@ def test_real_mode_axis_reads_wall_clock_time_from_the_events() -> None:
     _, html = _render(summary, events)
     assert ">09:15:00</text>" in html  # T+0 maps through the nearest stamp (T+1 s = 09:15:01.25)
     assert ">09:16:00</text>" in html
+    assert 'class="tick" text-anchor="end">09:17:00</text>' in html  # the last label kept inside the chart
     assert "wall-clock time (UTC, hh:mm:ss; scenario start 2026-03-04 09:15:00)" in html
     assert "does not promise a byte-identical replay" in html
     assert "same seed, same journal" not in html
@@ -128,17 +129,21 @@ class Aborted(Event):
     signal: str
 
 
-def test_inconclusive_reasons_come_from_the_summary_and_the_journal() -> None:
+def test_inconclusive_reasons_come_from_the_summary_else_the_journal() -> None:
     summary = _with_verdict(summary_for([("outage", [check("breaker_opens[medplum]")])]), "inconclusive")
     summary = summary.model_copy(update={"scenarios": [summary.scenarios[0].model_copy(
         update={"reason": "fault f1 could not be injected"})]})
     events = outage_journal()
     events.insert(2, Inconclusive(t=30.0, reason="fault f1 could not start: proxy refused the toxic"))
     md, html = _render(summary, events)
-    assert ("INCONCLUSIVE: the lab could not judge this run (exit 3): outage: fault f1 could not be injected; "
-            "outage: fault f1 could not start: proxy refused the toxic.") in md
+    assert ("INCONCLUSIVE: the lab could not judge this run (exit 3): outage: fault f1 could not be injected. "
+            "The checks") in md  # the summary's reason says it; the journal's is in the timeline
     assert "| T+0:30.0 | The lab could not judge: fault f1 could not start: proxy refused the toxic |" in md
     assert "fault f1 could not be injected" in html
+    unstated = summary.model_copy(update={"scenarios": [summary.scenarios[0].model_copy(update={"reason": None})]})
+    md, _ = _render(unstated, events)
+    assert ("INCONCLUSIVE: the lab could not judge this run (exit 3): outage: fault f1 could not start: proxy "
+            "refused the toxic.") in md
 
 
 def test_an_aborted_run_names_the_signal_and_what_never_ran() -> None:
