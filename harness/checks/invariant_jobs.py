@@ -7,8 +7,8 @@ Over the job queue rebuilt from `job.*` / `queue.*` events (`harness.sla.queue_s
 - lost: at the end a job is active and has had no event for `stall_timeout` (its worker is gone and
   stall recovery never took it back), or a job event names a job never added; with `allow_pending:
   false`, also a job still waiting or delayed at the end (every job must reach completed or failed).
-Completed, failed (for good) and removed (retention, clean) jobs are accounted for. Matched: the jobs
-added; none (no `job.*` event at all): matched nothing.
+Completed, failed (for good) and removed (retention, clean) jobs are accounted for. Matched: the `job.*`
+events read; none: matched nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from harness.checks.context import CheckContext
 from harness.checks.invariant_models import Invariant
 from harness.checks.verdict import Verdict
+from harness.journal import JobEvent
 from harness.sla.queue_state import QueueReplay
 
 _SHOWN = 3
@@ -23,6 +24,7 @@ _SHOWN = 3
 
 def jobs_accounted(spec: Invariant, ctx: CheckContext) -> Verdict:
     replay = QueueReplay.of(sorted(ctx.events, key=lambda e: e.t))
+    read = sum(1 for e in ctx.events if isinstance(e, JobEvent))
     end = max(ctx.duration, max((e.t for e in ctx.events), default=0.0))
     problems = [f"{p.job_id}: {p.kind} ({p.detail})" for p in replay.problems]
     pending = 0
@@ -43,8 +45,7 @@ def jobs_accounted(spec: Invariant, ctx: CheckContext) -> Verdict:
         threshold = "every job added is completed, failed or removed by the end; none ran twice at once"
     if problems:
         more = f"; {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
-        return Verdict(False, len(problems), "jobs", threshold, "; ".join(problems[:_SHOWN]) + more,
-                       matched=len(replay.jobs))
-    if not replay.jobs:
-        return Verdict(True, 0, "jobs", threshold, "", matched=0, empty="no job was added to the queue")
-    return Verdict(True, 0, "jobs", threshold, f"{len(replay.jobs)} job(s): {summary}", matched=len(replay.jobs))
+        return Verdict(False, len(problems), "jobs", threshold, "; ".join(problems[:_SHOWN]) + more, matched=read)
+    if not read:
+        return Verdict(True, 0, "jobs", threshold, "", matched=0, empty="no job event: no job was ever queued")
+    return Verdict(True, 0, "jobs", threshold, f"{len(replay.jobs)} job(s): {summary}", matched=read)
