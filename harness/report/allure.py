@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from harness.checks.result import CheckResult
 from harness.report.models import RunSummary, ScenarioSummary, parse_started_at
 from harness.report.series import ScenarioSeries
-from harness.report.text import observed_text
+from harness.report.text import is_lab_check, observed_text
 from harness.report.timeline import fault_params, scenario_clock
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/ehrlab/ehrlab/allure-results")
@@ -92,6 +92,16 @@ def check_severity(check: CheckResult) -> str:
     return "critical" if check.check == "invariant" or any(w in about for w in _CRITICAL_WORDS) else "normal"
 
 
+def _status(scenario: ScenarioSummary, check: CheckResult) -> Status:
+    """passed / failed; "broken" (Allure's "could not be judged") for a check that did not pass in a scenario
+    the lab could not judge or that was cut short, and for a failed check about the lab itself."""
+    if check.passed:
+        return "passed"
+    if str(scenario.verdict) in ("inconclusive", "aborted") or is_lab_check(check):
+        return "broken"
+    return "failed"
+
+
 def result_uuid(run_id: str, scenario: str, check_name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{run_id}\n{scenario}\n{check_name}"))
 
@@ -136,7 +146,7 @@ def scenario_results(run: RunSummary, scenario: ScenarioSummary, series: Scenari
             testCaseId=str(uuid.uuid5(NAMESPACE, "case\n" + full_name)),
             name=key, fullName=full_name,
             description=f"{scenario.description.strip()}\n\nSource: {check.source}",
-            status="passed" if check.passed else "failed",
+            status=_status(scenario, check),
             statusDetails=StatusDetails(message=message, trace=f"{check.detail}\nsource: {check.source}"),
             labels=[Label(name="parentSuite", value="ehrlab"), Label(name="suite", value=scenario.name),
                     Label(name="subSuite", value=check.check), Label(name="tag", value=check.check),

@@ -85,3 +85,20 @@ def test_environment_properties(tmp_path: Path) -> None:
         f"run_id={RUN_ID}", "mode=virtual", "seed=7", "time_scale=1", "verdict=fail",
         "replay=ehrlab run scenarios/outage.yaml --mode virtual --seed 7", "scenarios=outage",
     ]
+
+
+def test_checks_that_could_not_be_judged_are_broken_not_failed(tmp_path: Path) -> None:
+    lab = check("lab[event_loop_lag]", passed=False, kind="lab")
+    summary = summary_for([("outage", [*CHECKS, lab])])
+    items = scenario_items(summary, outage_journal(checks=[*CHECKS, lab]))
+    write_allure(tmp_path / "judged", summary, [item.series for item in items])
+    statuses = {json.loads(p.read_text())["name"]: json.loads(p.read_text())["status"]
+                for p in (tmp_path / "judged").glob("*-result.json")}
+    assert statuses == {"breaker_opens[medplum]": "passed", "latency": "failed",
+                        "invariant[consent_never_bypassed]": "passed", "lab[event_loop_lag]": "broken"}
+    cut = summary.model_copy(update={"scenarios": [summary.scenarios[0].model_copy(update={"verdict": "aborted"})]})
+    write_allure(tmp_path / "cut", cut, [item.series for item in items])
+    statuses = {json.loads(p.read_text())["name"]: json.loads(p.read_text())["status"]
+                for p in (tmp_path / "cut").glob("*-result.json")}
+    assert statuses["latency"] == "broken"
+    assert statuses["breaker_opens[medplum]"] == "passed"
