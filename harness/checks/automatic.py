@@ -1,9 +1,10 @@
 """Checks the lab makes on every run without a scenario asking: `no_unexpected_errors`.
 
-Every failure the integration raises is a typed, documented class (`integrations.errors`); the runner
-journals anything else as `Unexpected<Name>`, a bug in the system under test (`harness.runner`). Such an
-error fails the run whatever the scenario's own checks say (DESIGN.md "Verdicts"; issue 13, "every
-failure attributed": "any `Unexpected*` in a run fails it with a check that says so").
+Every failure the integration raises is a typed, documented class (`integrations.errors`), each mapped to
+an action as runbook 000_030ea53f0735abf7.txt §4's "Common Error Codes" does; the runner journals anything
+else as `Unexpected<Name>`, a bug in the system under test (`harness.runner`) with no action an operator
+could take. Such an error fails the run whatever the scenario's own checks say (DESIGN.md "Verdicts";
+issue 13, "every failure attributed": "any `Unexpected*` in a run fails it with a check that says so").
 
 The check reads every event of the system under test that carries an error: operations' `error`, and the
 `error`, `reason` and `reasons` fields of requests, retries, tokens, credentials, jobs, the queue, syncs and
@@ -24,7 +25,8 @@ from harness.checks.outcome import nothing, result
 from harness.checks.result import CheckResult
 from harness.journal import OperationEvent
 
-SOURCE = "DESIGN.md (Verdicts); issue 13 (every failure attributed: any Unexpected* fails the run)"
+#: 000 §4's "Common Error Codes" give every failure an action; an untyped exception has none (DESIGN.md "Verdicts").
+SOURCE = "000_030ea53f0735abf7.txt §4 (Common Error Codes: every failure a known class with its action)"
 _LAB_OWN = ("fault.error", "step.error")
 _FIELDS = ("error", "reason", "reasons")
 _SHOWN = 5
