@@ -223,10 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lines = [line for r in judged for line in r.journal.lines()]
     with _signals_held() if aborted else _nothing():
         write_run(report_dir / run_id, summary, lines)
-    print(verdict_table(summaries))
-    for scenario_summary in summaries:
-        if scenario_summary.reason:
-            print(f"{scenario_summary.name}: {scenario_summary.verdict.upper()}: {scenario_summary.reason}")
+    print(verdict_table(summaries))  # with each INCONCLUSIVE / ABORTED scenario's reason
     if not_run:
         print(f"not run (aborted first): {', '.join(not_run)}")
     print(f"\n{summary.verdict.upper()}: report in {report_dir / run_id} (also {report_dir / 'latest'})")

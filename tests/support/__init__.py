@@ -1,0 +1,1 @@
+"""Helpers shared by the project's own tests (not part of the ehrlab package)."""
