@@ -14,7 +14,9 @@ await connector.aclose(); await breaker.aclose()
 ```
 
 Errors: one tree rooted at `ConnectorError` (see `integrations.fhir.errors`; the auth flows' own
-`CredentialsRejected`, `ConfigurationError` and `UnityCallFailed` are in `integrations.fhir.auth_errors`).
+`CredentialsRejected`, `ConfigurationError` and `UnityCallFailed` are in `integrations.fhir.auth_errors`), a
+branch of the integration's one root `integrations.errors.IntegrationError`. A token endpoint that fails
+raises what a FHIR call would (`ServerError`, `RequestTimeout`, ...); only a refusal is an `AuthError`.
 
 Auth (`token_flow`, `auth`, `jwt_assertion`, `unity_auth`): every vendor's flow is a `TokenFlow` over
 rotating credentials (`credentials`, `credential_sources`), validated at start-up (`config`):
