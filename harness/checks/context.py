@@ -45,6 +45,7 @@ class Pick:
 
     fault: FaultWindow | None
     why: str = ""
+    named: bool = False  # the check named the fault (`fault:`), rather than taking the first or last
 
 
 class CheckContext:
@@ -79,7 +80,8 @@ class CheckContext:
         """The fault named `name`, else the `first` (by start) or `last` (by end) incident on `vendor`."""
         if name is not None:
             found = self.named(name)
-            return Pick(found) if found is not None else Pick(None, f"no fault named {name!r} started in this run")
+            return Pick(found, named=True) if found is not None else Pick(
+                None, f"no fault named {name!r} started in this run")
         incidents = self.incidents(vendor)
         if not incidents:
             background = len(self.faults_on(vendor))
@@ -94,6 +96,8 @@ class CheckContext:
         fault = picked.fault
         if fault is None:
             return None, picked.why
+        if not fault.ended and picked.named:
+            return None, f"fault {fault.label()} never ended (it lasts to the end of the run)"
         if not fault.ended:
             return None, (f"fault {fault.label()} never ended (it lasts to the end of the run): mark it "
                           "background: true if it is a condition of the whole run, or name the fault to judge "

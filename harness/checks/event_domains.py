@@ -174,6 +174,20 @@ def _union_tags(union: Any, tag: str) -> tuple[str, ...]:
     return tuple(v for m in models for v in get_args(m.model_fields[tag].annotation))
 
 
+def _error_domain(kind: str, family: str) -> Domain | None:
+    """An `error` field: the integration's error classes, with what else each kind may carry (the lab's own
+    `fault.error` / `step.error` carry a free description)."""
+    if kind == "operation":
+        return _errors(operation=True)
+    if kind in ("token.failed", "credential.rejected"):
+        return _errors(oauth=True)
+    if family in ("job", "queue"):
+        return _errors(python=True)
+    if kind in ("fault.error", "step.error"):
+        return None
+    return _errors()
+
+
 def _special(kind: str, field: str) -> Domain | None:
     """The domain of `field` in `kind` events where the code defines one (None: any value of the type)."""
     from integrations.events import BreakerState, HealthStatus
@@ -198,13 +212,9 @@ def _special(kind: str, field: str) -> Domain | None:
         return _one_of(_literal_values(ConsentStatus), "a consent status")
     if field == "status":
         return _status()
-    if field == "error" and kind == "operation":
-        return _errors(operation=True)
-    if field == "error" and kind in ("token.failed", "credential.rejected"):
-        return _errors(oauth=True)
-    if field == "error" and family in ("job", "queue"):
-        return _errors(python=True)
-    if (field == "error" and family == "fhir_sync") or (field == "reason" and kind == "retry.scheduled"):
+    if field == "error":
+        return _error_domain(kind, family)
+    if field == "reason" and kind == "retry.scheduled":
         return _errors()
     if field == "reason" and kind in ("failover.read", "sync.system_failed"):
         return _errors() if kind == "failover.read" else Domain(

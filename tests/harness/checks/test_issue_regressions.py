@@ -214,3 +214,12 @@ def test_the_automatic_check_comes_after_the_scenarios_own() -> None:
     spec = SuccessRate(check="success_rate", min=0.5)
     names = [r.name for r in evaluate_all([spec], journal(60, [op(1.0)]), SOURCE)]
     assert names == ["success_rate", "no_unexpected_errors"]
+
+
+def test_a_named_fault_that_never_ended_cannot_be_recovered_from() -> None:
+    from harness.checks.models import RecoveryTime
+
+    spec = RecoveryTime(check="recovery_time", vendor="medplum", max=30.0, fault="wan")
+    [result] = evaluate([spec], wan_journal(), SOURCE)
+    assert (result.verdict, result.detail) == ("fail", "matched nothing: fault wan never ended (it lasts to the end "
+                                                       "of the run)")

@@ -178,3 +178,12 @@ def test_anchor_syntax(tmp_path: Path) -> None:
     assert (begin.describe(), end.describe()) == ("outage@epic end + 30s", "wan start + 10s")
     err = refused(tmp_path, '  - {check: success_rate, min: 99%, between: ["outage@epic middle", 5m]}\n')
     assert "a fault anchor like 'outage@epic end + 30s'" in err.message
+
+
+def test_every_error_field_of_the_integration_takes_its_class_names(tmp_path: Path) -> None:
+    for kind, field in (("request", "error"), ("retry.scheduled", "reason"), ("fhir_sync.failed", "error"),
+                        ("failover.read", "reason"), ("job.failed", "error")):
+        err = refused(tmp_path, events(f"{{{field}: SeverError}}", kind))
+        assert "'SeverError' is not an error class name of the integration" in err.message, kind
+        load(tmp_path, events(f"{{{field}: ServerError}}", kind))
+    load(tmp_path, events("{error: anything the lab could not do}", "fault.error"))  # the lab's own, free text
