@@ -145,9 +145,8 @@ def _fit(text: str, room: int) -> str:
 
 def _failing_line(scenario: str, check: CheckResult) -> list[str]:
     """`  scenario / check: observed X, expected Y (matched N)`, wrapped to TABLE_WIDTH."""
-    matched = getattr(check, "matched", None)  # what the check judged (issue 13); older results have none
     text = (f"{scenario} / {check.name}: observed {_observed(check.observed, check.unit)}, "
-            f"expected {check.threshold}" + (f" (matched {matched})" if matched is not None else ""))
+            f"expected {check.threshold}" + (f" (matched {check.matched})" if check.matched is not None else ""))
     if check.observed is None and check.detail:
         text += f": {check.detail}"  # "none" alone does not say why
     return textwrap.wrap(text, TABLE_WIDTH, initial_indent="  ", subsequent_indent="      ",
@@ -159,15 +158,15 @@ def verdict_table(scenarios: Sequence[ScenarioSummary]) -> str:
     check with what was observed and what was expected (and a verdict that is neither pass nor fail with its
     reason), all within TABLE_WIDTH columns."""
     rows = [("scenario", "verdict", "checks", "failing")]
+    reasons: list[str] = []
     below: list[str] = []
     for s in scenarios:
         failing = [c for c in s.checks if not c.passed]
-        rows.append((s.name, str(s.verdict).upper(), f"{len(s.checks) - len(failing)}/{len(s.checks)}",
+        rows.append((s.name, s.verdict.upper(), f"{len(s.checks) - len(failing)}/{len(s.checks)}",
                      ", ".join(c.name for c in failing) or "-"))
-        reason = getattr(s, "reason", None)  # why a run is INCONCLUSIVE or ABORTED
-        if reason and str(s.verdict) not in ("pass", "fail"):
-            below += textwrap.wrap(f"{s.name}: {str(s.verdict).upper()}: {reason}", TABLE_WIDTH,
-                                   initial_indent="  ", subsequent_indent="      ")
+        if s.reason and s.verdict not in ("pass", "fail"):  # why the lab could not judge, or was interrupted
+            reasons += textwrap.wrap(f"{s.name}: {s.verdict.upper()}: {s.reason}", TABLE_WIDTH,
+                                     initial_indent="  ", subsequent_indent="      ")
         for check in failing:
             below += _failing_line(s.name, check)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -179,6 +178,8 @@ def verdict_table(scenarios: Sequence[ScenarioSummary]) -> str:
         out.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
+    if reasons:
+        out += ["", *reasons]
     if below:
         out += ["", "failing checks:", *below]
     return "\n".join(out)

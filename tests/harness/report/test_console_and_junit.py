@@ -59,14 +59,13 @@ def test_the_table_keeps_to_120_columns() -> None:
 
 
 def test_inconclusive_scenarios_say_why_under_the_table() -> None:
-    summary = summary_for([("slow", [check("latency")])])
-    scenario = summary.scenarios[0]
-    if "reason" not in type(scenario).model_fields:  # the INCONCLUSIVE verdict is another helper's (issue 13)
-        return
-    late = scenario.model_copy(update={"verdict": "inconclusive", "reason": "event-loop lag 2.4 s > 1 s tolerance"})
+    summary = summary_for([("slow", [check("latency"), failing("success_rate", 0.5, "ratio", ">= 99%")])])
+    late = summary.scenarios[0].model_copy(update={"verdict": "inconclusive",
+                                                   "reason": "event-loop lag 2.4 s > 1 s tolerance"})
     lines = verdict_table([late]).splitlines()
     assert lines[2].split()[:2] == ["slow", "INCONCLUSIVE"]
-    assert lines[-1] == "  slow: INCONCLUSIVE: event-loop lag 2.4 s > 1 s tolerance"
+    assert lines[3:] == ["", "  slow: INCONCLUSIVE: event-loop lag 2.4 s > 1 s tolerance", "", "failing checks:",
+                         "  slow / success_rate: observed 50.00%, expected >= 99%"]
 
 
 def _junit(tmp_path: Path, summary: RunSummary) -> ET.Element:
