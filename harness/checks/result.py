@@ -23,7 +23,8 @@ class CheckResult(BaseModel):
     detail: str
     matched: int | None = Field(default=None, description=(
         "how many things the check judged: events, operations, transitions, jobs or samples, as each "
-        "evaluator's docstring says. 0 with a pass only when the expectation says `allow_empty: true`"))
+        "evaluator's docstring says. 0 with a pass only when the expectation says `allow_empty: true`, or for "
+        "an `events` check with `max` only, whose pass is that none was found"))
 
     @property
     def passed(self) -> bool:
