@@ -73,6 +73,7 @@ class ScenarioRun:
     inconclusive: str | None = None  # why the lab could not judge (then no verdict from the checks)
     aborted: str | None = None  # the signal that interrupted the run ("SIGINT", "SIGTERM")
     started: bool = True  # False: stopped before its timeline began (the lab was being built)
+    wall_s: float | None = None  # wall-clock seconds the run took (`run_scenario`), for junit.xml; never journaled
 
     @property
     def verdict(self) -> Verdict:
@@ -408,7 +409,7 @@ def summarize(run: ScenarioRun, sha256: str | None = None) -> ScenarioSummary:
         name=run.scenario.name, file=run.file.as_posix(), description=run.scenario.description,
         runbook=run.scenario.runbook, verdict=run.verdict, reason=run.reason, duration_s=run.scenario.duration,
         operations=len(operations), operations_failed=sum(1 for o in operations if not o.ok), checks=run.checks,
-        sha256=sha256, seed=run.seed)
+        sha256=sha256, seed=run.seed, wall_s=run.wall_s)
 
 
 def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_scale: float = 1.0,
@@ -416,9 +417,16 @@ def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_
     """Run one scenario to its verdict, on a virtual loop or on the real clock. `gameday`: manual steps wait
     for the operator at the console (else they are journaled as skipped). `handle_signals` (real mode): SIGINT
     and SIGTERM abort the scenario and return it with verdict "aborted" instead of raising."""
+    # real-time: how long the run took on the wall, in either mode, for junit.xml's times (ScenarioSummary.wall_s);
+    # it reaches summary.json and junit.xml only, never the journal
+    wall = RealClock()
+    began = wall.monotonic()
     if mode == "virtual":
-        return run_virtual(lambda: run_scenario_async(scenario, file=file, mode=mode, seed=seed,
-                                                      clock=VirtualClock(), hooks=hooks, gameday=gameday))
-    return asyncio.run(run_scenario_async(scenario, file=file, mode=mode, seed=seed,
-                                          clock=RealClock(scale=time_scale), hooks=hooks, gameday=gameday,
-                                          handle_signals=handle_signals))
+        run = run_virtual(lambda: run_scenario_async(scenario, file=file, mode=mode, seed=seed,
+                                                     clock=VirtualClock(), hooks=hooks, gameday=gameday))
+    else:
+        run = asyncio.run(run_scenario_async(scenario, file=file, mode=mode, seed=seed,
+                                             clock=RealClock(scale=time_scale), hooks=hooks, gameday=gameday,
+                                             handle_signals=handle_signals))
+    run.wall_s = round(wall.monotonic() - began, 3)
+    return run

@@ -161,6 +161,13 @@ def test_check_rejudges_a_run_with_the_readme_expectations(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(REPO / OUTAGE), "--report-dir", str(tmp_path / "reports"), "--quiet"]) == 0
     run_dir = (tmp_path / "reports" / "latest").resolve()
+    wall_s = json.loads((run_dir / "summary.json").read_text())["scenarios"][0]["wall_s"]
+    assert wall_s > 0  # the run's wall-clock time, junit.xml's testsuite time shared by its testcases
+    suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("time") == f"{wall_s:.3f}"
+    cases = [float(case.get("time") or "nan") for case in suite.iter("testcase")]
+    assert sum(cases) == pytest.approx(wall_s, abs=0.001 * len(cases))
     expectations = tmp_path / "expectations.yaml"
     expectations.write_text(_readme_block("Re-judging a run", "yaml"), encoding="utf-8")
     capsys.readouterr()
