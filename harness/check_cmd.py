@@ -2,8 +2,8 @@
 new or changed expectations, without running anything.
 
 The journal is the run's source of truth, so a check written after the run can be tried on it at once: each
-scenario's section of `journal.jsonl` (from its `scenario.start` to its `scenario.end`, without the recorded
-`check.*` verdicts) is evaluated by the same `harness.checks.evaluate_all` the runner calls.
+scenario's section of `journal.jsonl` (from its `scenario.start` up to its recorded `check.*` verdicts: what the
+runner's checks saw) is evaluated by the same `harness.checks.evaluate_all` the runner calls.
 
 Expectations come from:
 - `--expectations FILE`, a YAML file in the scenario format's `expectations:` shape, either for every scenario
@@ -93,10 +93,10 @@ class Section:
     events: list[Event]
 
     def judged(self) -> list[Event]:
-        """What the runner's checks saw: the events up to `scenario.end`, without recorded verdicts."""
-        ends = [i for i, e in enumerate(self.events) if isinstance(e, ScenarioEnded)]
-        upto = self.events[:ends[-1] + 1] if ends else self.events
-        return [e for e in upto if not isinstance(e, CheckPassed | CheckFailed)]
+        """What the runner's checks saw: every event before the recorded verdicts (a run stopped before its checks
+        has none: then all of them)."""
+        first = next((i for i, e in enumerate(self.events) if isinstance(e, CheckPassed | CheckFailed)), None)
+        return self.events if first is None else self.events[:first]
 
 
 def _note(text: str) -> None:
