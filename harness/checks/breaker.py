@@ -22,6 +22,7 @@ from harness.durations import format_duration
 
 
 def breaker_opens(spec: BreakerOpens, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the breaker's transitions. Nothing: an unseen breaker, or no (non-background / named) fault."""
     breaker = spec.breaker_name()
     vendor = ctx.breaker_vendor(breaker)
     anchor = f"fault {spec.fault}" if spec.fault else f"the first fault on {vendor}"
@@ -44,6 +45,7 @@ def breaker_opens(spec: BreakerOpens, ctx: CheckContext, source: str) -> CheckRe
 
 
 def breaker_half_opens(spec: BreakerHalfOpens, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the openings judged. Nothing: an unseen breaker, or one that never opened in time to judge."""
     breaker = spec.breaker_name()
     threshold = (f"{breaker} HALF_OPEN {format_duration(spec.after)} ± {format_duration(spec.tolerance)} "
                  "after each opening")
@@ -93,6 +95,7 @@ def _latest_half_open(spec: BreakerHalfOpens, ctx: CheckContext, opened: float) 
 
 
 def breaker_closes(spec: BreakerCloses, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the breaker's transitions. Nothing: an unseen breaker, no fault, one never ended, no transition."""
     breaker = spec.breaker_name()
     vendor = ctx.breaker_vendor(breaker)
     anchor = f"fault {spec.fault}" if spec.fault else f"the last fault on {vendor}"
@@ -115,6 +118,7 @@ def breaker_closes(spec: BreakerCloses, ctx: CheckContext, source: str) -> Check
 
 
 def breaker_stays_closed(spec: BreakerStaysClosed, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the breaker's transitions plus the requests it let through. Nothing: an unseen breaker."""
     breaker = spec.breaker_name()
     threshold = f"0 openings of {breaker}"
     unseen = ctx.unseen(breaker)

@@ -27,6 +27,7 @@ _PRESENTED = (RequestEvent, TokenIssuedEvent, TokenRefreshedEvent, TokenFailedEv
 
 
 def no_credential_rejected(spec: NoCredentialRejected, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: requests, token and rejection events of the vendor. Nothing: the vendor was never called."""
     threshold = f"<= {spec.max} rejections"
     presented = [e for e in ctx.events if isinstance(e, _PRESENTED) and spec.vendor in (None, e.vendor)]
     if not presented:

@@ -16,6 +16,7 @@ from harness.checks.result import CheckResult
 
 
 def event_count(spec: EventCount, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the events found. Nothing (with `min`): none found, or an anchor that never came."""
     bounds = f">= {spec.min}" if spec.max is None else (
         f"<= {spec.max}" if spec.min == 0 else f"{spec.min} to {spec.max}")
     where = ", ".join(f"{k}={v}" for k, v in sorted(spec.where.items()))

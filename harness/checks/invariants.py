@@ -27,6 +27,7 @@ INVARIANTS: dict[str, tuple[Callable[[Invariant, CheckContext], Verdict], str]] 
 
 
 def invariant(spec: Invariant, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: what the invariant judged (`Verdict.matched`, see each invariant's module). Nothing: `Verdict.empty`."""
     fn, citation = INVARIANTS[spec.invariant]
     verdict = fn(spec, ctx)
     cited = spec.source or citation

@@ -39,6 +39,7 @@ def _operations(spec: SuccessRate | LatencyPercentile, ctx: CheckContext,
 
 
 def success_rate(spec: SuccessRate, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the operations in scope. Nothing: none (or an anchor that never came)."""
     ops, why = _operations(spec, ctx, ok_only=False)
     threshold = f">= {spec.min * 100:g}% ({_scope(spec)})"
     if not ops:
@@ -66,6 +67,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def latency(spec: LatencyPercentile, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the successful operations in scope. Nothing: none."""
     ops, why = _operations(spec, ctx, ok_only=True)
     scope = _scope(spec)
     label = "mean" if spec.statistic == "mean" else f"p{spec.percentile:g}"
@@ -80,6 +82,7 @@ def latency(spec: LatencyPercentile, ctx: CheckContext, source: str) -> CheckRes
 
 
 def recovery_time(spec: RecoveryTime, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: operations on the vendor started after the fault ended. Nothing: no fault, never ended, no op."""
     anchor = f"fault {spec.fault}" if spec.fault else f"the last fault on {spec.vendor}"
     threshold = (f"<= {format_duration(spec.max)} after {anchor} ends "
                  f"(then {format_duration(spec.stable_for)} without a failure)")

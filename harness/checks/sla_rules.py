@@ -31,6 +31,7 @@ def _windows(ctx: CheckContext, vendor: str | None, grace: float) -> tuple[tuple
 
 
 def sla_band(spec: SlaBand, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the samples judged (window series: events in scope). Nothing: no data in scope."""
     catalogue = default_catalogue()
     entry = catalogue.band(spec.sla)
     assert entry is not None  # checked when the scenario was loaded
@@ -80,6 +81,7 @@ def _called(ctx: CheckContext, vendor: str | None) -> bool:
 
 
 def alert_rule(spec: AlertRule, ctx: CheckContext, source: str) -> CheckResult:
+    """Matched: the events feeding the rule's series. Nothing: none, or a named fault that never started."""
     catalogue = default_catalogue()
     rule = catalogue.rule(spec.rule)
     assert rule is not None  # checked when the scenario was loaded
