@@ -363,9 +363,12 @@ async def _play(scenario: Scenario, sources: RandomSource, clock: Clock, journal
             await step.action()
             continue
         began = journal.elapsed()
+        driver.landed_at = None
         await step.action()
-        monitor.landed("step" if step.what.startswith("step") else "fault", step.what, planned=planned,
-                       began=began, done=journal.elapsed(), judge_start=step.manual)
+        fault = step.what.startswith("fault")
+        done = driver.landed_at if fault and driver.landed_at is not None else journal.elapsed()  # as journaled
+        monitor.landed("fault" if fault else "step", step.what, planned=planned, began=began, done=done,
+                       judge_start=step.manual)
     await clock.sleep(scenario.duration + operator.paused_s - journal.elapsed())
 
 

@@ -40,11 +40,13 @@ class FaultDriver:
         self.active: dict[str, Fault] = {}
         self._down: dict[str, set[str]] = {}  # target -> ids of the proxy_down faults holding it down
         self._chaos_ids: dict[str, str] = {}  # scenario fault id -> the simulator's id for it
+        self.landed_at: float | None = None  # scenario time of the last fault.start / fault.stop journaled
 
     async def start(self, fault_id: str, fault: Fault) -> None:
         await self._call(fault_id, fault, "start")
         self.active[fault_id] = fault
-        self._journal.add(FaultStarted(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
+        self.landed_at = self._journal.elapsed()
+        self._journal.add(FaultStarted(t=self.landed_at, fault_id=fault_id, fault=fault.kind,
                                        target=fault.target, params=fault.params(), name=fault.label(),
                                        background=fault.background))
 
@@ -53,7 +55,8 @@ class FaultDriver:
         if fault is None:
             return
         await self._call(fault_id, fault, "stop")
-        self._journal.add(FaultStopped(t=self._journal.elapsed(), fault_id=fault_id, fault=fault.kind,
+        self.landed_at = self._journal.elapsed()
+        self._journal.add(FaultStopped(t=self.landed_at, fault_id=fault_id, fault=fault.kind,
                                        target=fault.target, name=fault.label(), background=fault.background))
 
     async def stop_all(self) -> None:

@@ -303,8 +303,13 @@ def _execute(item: pytest.Item, request: RunRequest) -> Outcome:
 
 
 def _check(outcome: Outcome) -> None:
+    """FAIL fails the test. INCONCLUSIVE skips it, saying why: the lab could not judge (a fault it could not
+    inject, its own lateness in real mode past the scenario's `lab.max_lateness`), so neither a pass nor a
+    failure of the system under test may be claimed; `ehrlab run` exits 3 for the same run."""
     if outcome.run.verdict == "fail":
         pytest.fail(outcome.failure_message(), pytrace=False)
+    if outcome.run.verdict in ("inconclusive", "aborted"):
+        pytest.skip(outcome.failure_message())
 
 
 class ScenarioRunner:

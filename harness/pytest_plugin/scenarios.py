@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.clock import RealClock
-from harness.journal import Event, StepDone, StepFailed, parse_line
+from harness.journal import Event, StepDone, StepFailed, parse_line, wall_stamp
 from harness.lab import Mode
 from harness.pytest_plugin import DEFAULT_SEED
 from harness.report.models import RunSummary
@@ -80,8 +80,12 @@ def replay_commands(run: ScenarioRun, request: RunRequest) -> list[str]:
 
 def failure_message(run: ScenarioRun, request: RunRequest, report: Path | None) -> str:
     failing = [c for c in run.checks if not c.passed]
-    lines = [f"ehrlab scenario {run.scenario.name} ({run.file.as_posix()}) FAILED: {len(failing)} of "
-             f"{len(run.checks)} check(s) failed (mode {run.mode}, seed {run.seed})"]
+    if run.reason is not None:  # INCONCLUSIVE or ABORTED: the lab could not judge
+        lines = [f"ehrlab scenario {run.scenario.name} ({run.file.as_posix()}) {run.verdict.upper()} (mode "
+                 f"{run.mode}, seed {run.seed}): {run.reason}"]
+    else:
+        lines = [f"ehrlab scenario {run.scenario.name} ({run.file.as_posix()}) FAILED: {len(failing)} of "
+                 f"{len(run.checks)} check(s) failed (mode {run.mode}, seed {run.seed})"]
     for check in failing:
         lines += [f"  - {check.name}: observed {observed_text(check.observed, check.unit)}; "
                   f"expected {check.threshold}",
@@ -97,7 +101,8 @@ def failure_message(run: ScenarioRun, request: RunRequest, report: Path | None) 
 def run_summary(run: ScenarioRun, request: RunRequest, run_id: str, started_at: str) -> RunSummary:
     return RunSummary(run_id=run_id, started_at=started_at, seed=run.seed, mode=run.mode,
                       time_scale=request.time_scale if run.mode == "real" else 1.0, verdict=run.verdict,
-                      replay=replay_commands(run, request)[1], scenarios=[summarize(run)])
+                      replay=replay_commands(run, request)[1], scenarios=[summarize(run)],
+                      replay_identical=run.mode == "virtual")
 
 
 def _slug(nodeid: str) -> str:
@@ -108,7 +113,8 @@ def write_report(run: ScenarioRun, request: RunRequest, report_dir: Path) -> Pat
     """`report_dir/<stamp>-<test>-<scenario>-<mode>-seed<N>/`: summary.json, journal.jsonl and everything derived
     (junit.xml, summary.md, report.html, allure-results/, incident.md). No `latest` link: tests may run in
     parallel (xdist), and a link every worker rewrites would point at any of them."""
-    stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
+    now = RealClock().now()
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{_slug(request.nodeid)}-{run.scenario.name}-{run.mode}-seed{run.seed}"
     run_id, n = base, 1
     while True:
@@ -119,7 +125,8 @@ def write_report(run: ScenarioRun, request: RunRequest, report_dir: Path) -> Pat
             n += 1
             run_id = f"{base}-{n}"
     directory = report_dir / run_id
-    summary = run_summary(run, request, run_id, stamp)
+    started = run.journal.events[0].wall if run.journal.events else None  # real mode: the run's wall start
+    summary = run_summary(run, request, run_id, started or wall_stamp(now))
     lines = list(run.journal.lines())
     (directory / "summary.json").write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (directory / "journal.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from harness.cli import main
 from tests.e2e.helpers import DATA, REPO, ehrlab
 
 OUTAGE = "scenarios/medplum-outage.yaml"
+WALL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def test_outage_scenario_passes_and_writes_every_report(tmp_path: Path) -> None:
@@ -113,21 +115,36 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
 
 @pytest.mark.real_network
 def test_real_mode_prints_the_timeline_an_operator_follows(tmp_path: Path) -> None:
+    """PASS (exit 0), or INCONCLUSIVE (exit 3) when the lab ran later than the file's `lab.max_lateness` (a busy
+    machine at 40x): then the figure is printed and the timeline may stop short, but it is never a FAIL."""
     result = ehrlab("run", str(DATA / "short-outage.yaml"), "--mode", "real", "--time-scale", "40",
                     report_dir=tmp_path)
-    assert result.code == 0, result.stdout + result.stderr
+    assert result.code in (0, 3), result.stdout + result.stderr
     summary = result.summary()
     assert (summary["mode"], summary["time_scale"]) == ("real", 40.0)
     assert summary["replay"].endswith("--mode real --time-scale 40")
+    assert summary["replay_identical"] is False
+    assert "not a byte-identical journal" in result.stdout
+    assert WALL.match(summary["started_at"]), summary["started_at"]
     timeline = result.stderr
     assert "== short-outage (real, seed 1, 120s, 40x faster than the wall) started at" in timeline
     order = ["fault f1 START outage on medplum", "breaker medplum: CLOSED -> OPEN", "fault f1 STOP",
              "breaker medplum: OPEN -> HALF_OPEN", "breaker medplum: HALF_OPEN -> CLOSED"]
+    [scenario] = summary["scenarios"]
+    if result.code == 3:
+        assert (summary["verdict"], scenario["verdict"]) == ("inconclusive", "inconclusive")
+        assert scenario["reason"].startswith("the lab ran late: "), scenario["reason"]
+        assert "(tolerance 2 s of scenario time at 40x)" in scenario["reason"]
+        assert "INCONCLUSIVE" in result.stdout
+        order = order[:1]
+    else:
+        assert summary["verdict"] == "pass"
     positions = [timeline.index(line) for line in order]
     assert positions == sorted(positions), timeline
-    errors = [e for e in (tmp_path / "latest" / "journal.jsonl").read_text().splitlines()
-              if '"error":"ConnectionFailed"' in e]
+    journal = (tmp_path / "latest" / "journal.jsonl").read_text().splitlines()
+    errors = [e for e in journal if '"error":"ConnectionFailed"' in e]
     assert errors, "a dropped connection must reach the integration as a transport failure"
+    assert sum('"kind":"lab.timing"' in e for e in journal) == 1
 
 
 # --- faster authoring (issue 13): validate lists every problem, check re-judges, events documents ------------

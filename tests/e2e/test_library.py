@@ -11,6 +11,7 @@ import pytest
 from harness.runner import ScenarioRun, run_scenario
 from harness.scenario import load_scenario, scenario_files
 from tests.e2e.helpers import REPO
+from tests.support.verdicts import passed_or_lab_late
 
 LIBRARY = scenario_files([REPO / "scenarios"])
 
@@ -42,4 +43,4 @@ def test_scenario_passes_in_virtual_mode(path: Path) -> None:
 def test_scenario_passes_over_real_sockets(name: str) -> None:
     path = REPO / "scenarios" / f"{name}.yaml"
     run = run_scenario(load_scenario(path), file=path, mode="real", seed=3, time_scale=20)
-    assert not failing(run), failing(run)
+    passed_or_lab_late(run)  # PASS, or INCONCLUSIVE with the lab's measured lateness: never FAIL for it

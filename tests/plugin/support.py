@@ -7,6 +7,7 @@ name: plugin-steady-reads
 description: A short Medplum read workload with no fault; every read succeeds.
 runbook: ["000_030ea53f0735abf7.txt §7 (success rate bands)"]
 duration: 2m
+lab: {max_lateness: 5s}  # reads time out after 10 s: a stall under half that cannot fail one
 setup:
   patients: 5
 workload:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.faults.driver import FaultDriver
 from harness.journal import RequestEvent
 from harness.netem import Toxic
 from harness.pytest_plugin import ScenarioRunner
@@ -124,6 +125,26 @@ def test_run_scenario_helper_fails_with_the_failing_check(ehrlab_run_scenario: S
     run = ehrlab_run_scenario(path, seed=7, check=False)  # the same run, returned instead of failing
     assert run.verdict == "fail"
     assert [c.name for c in run.checks if not c.passed] == [FAILING_CHECK]
+
+
+def test_an_inconclusive_scenario_skips_the_test_with_the_reason(ehrlab_run_scenario: ScenarioRunner,
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The lab could not judge (here: the outage could not be injected): not a failure of the system under test,
+    not a pass either; the test is skipped, saying why (`ehrlab run` exits 3 for the same run)."""
+    async def refused(self: FaultDriver, *args: object) -> None:
+        raise httpx.ConnectError("connection refused")
+
+    monkeypatch.setattr(FaultDriver, "_chaos", refused)
+    path = tmp_path / "outage.yaml"
+    path.write_text(FAILING, encoding="utf-8")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        ehrlab_run_scenario(path)
+    message = str(skipped.value)
+    assert "plugin-medplum-outage" in message
+    assert "INCONCLUSIVE (mode virtual, seed 1): could not start fault f1 (outage@medplum): ConnectError" in message
+    assert "replay: pytest " in message
+    assert ehrlab_run_scenario(path, check=False).verdict == "inconclusive"
 
 
 def test_invalid_scenario_fails_with_its_one_line_error(ehrlab_run_scenario: ScenarioRunner,

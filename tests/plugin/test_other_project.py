@@ -97,12 +97,18 @@ def _project(pytester: pytest.Pytester, tests: str) -> None:
 @pytest.mark.real_network
 def test_another_project_uses_fixtures_and_marker(pytester: pytest.Pytester) -> None:
     _project(pytester, PROJECT_TESTS)
-    result = pytester.runpytest_subprocess("--ehrlab-report-dir", "reports", "--alluredir", "allure-results")
-    result.assert_outcomes(passed=7, failed=2)
+    result = pytester.runpytest_subprocess("--ehrlab-report-dir", "reports", "--alluredir", "allure-results", "-rfEs")
+    outcomes = result.parseoutcomes()
+    if outcomes.get("skipped"):  # the 60x real-mode run on a busy machine: the lab ran late and said so
+        result.assert_outcomes(passed=6, skipped=1, failed=2)
+        result.stdout.fnmatch_lines(["SKIPPED *test_project.py*ehrlab scenario plugin-steady-reads* INCONCLUSIVE "
+                                     "(mode real, seed 1): the lab ran late: *(tolerance 5 s*"])
+    else:
+        result.assert_outcomes(passed=7, failed=2)
     result.stdout.fnmatch_lines(["ehrlab: mode virtual, seed per scenario, else 1"])
     result.stdout.fnmatch_lines([
         "*_ test_outage_marker _*",
-        "ehrlab scenario plugin-medplum-outage (*scenarios/outage.yaml) FAILED: 1 of 1 check(s) failed "
+        "ehrlab scenario plugin-medplum-outage (*scenarios/outage.yaml) FAILED: 1 of * check(s) failed "
         "(mode virtual, seed 1)",
         f"  - {FAILING_CHECK}: observed *; expected >= 99%*",
         f"      runbook: {FAILING_SOURCE}",
