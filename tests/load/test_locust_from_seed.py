@@ -38,9 +38,12 @@ def test_locustfile_needs_only_the_seed_and_the_url(tmp_path: Path, seed: str) -
         env = {key: value for key, value in os.environ.items()
                if key not in ("EHRLAB_CLIENT_ID", "EHRLAB_CLIENT_SECRET", "EHRLAB_PATIENT_IDS")}
         env |= {"EHRLAB_SEED": seed, "EHRLAB_FHIR_URL": found.group(1), "PYTHONPATH": str(REPO)}
+        # --stop-timeout: at the end of -t a user finishes what it is doing (on a busy machine the first token
+        # request may still be in flight after 4 s; killed there, it left no "token" row at all)
         locust = subprocess.run([sys.executable, "-m", "locust", "-f", "loadtests/clinician_read.py", "--headless",
-                                 "-u", "2", "-r", "2", "-t", "4s", "--csv", str(tmp_path / "run"), "--only-summary"],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+                                 "-u", "2", "-r", "2", "-t", "4s", "--stop-timeout", "30", "--csv",
+                                 str(tmp_path / "run"), "--only-summary"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
         with (tmp_path / "run_stats.csv").open(encoding="utf-8") as stats:
             rows = {row["Name"]: row for row in csv.DictReader(stats)}
         assert rows["token"]["Failure Count"] == "0", locust.stderr[-2000:]
