@@ -7,7 +7,8 @@ other than `localhost` is not resolved (no DNS query is sent): it is refused as 
 
 `GameDayConsole` is the timeline an operator follows, as `RunHooks`: every fault, operator step, breaker
 transition, token failure, degradation and provider-health change, queue pause/resume and feature-flag
-change as one line with scenario time and wall clock; failed jobs summarised (a count per queue and error,
+change as one line with scenario time and wall clock, and the lab's own verdicts (lateness past the
+scenario's tolerance, INCONCLUSIVE, ABORTED); failed jobs summarised (a count per queue and error,
 at most every 5 s of wall time, not one line per job). When stderr is a terminal, a one-line progress
 display (scenario elapsed / duration, operations ok / failed) is redrawn at most once a second under the
 lines; otherwise only plain lines are written. The display's pace is wall time (`RealClock()` at scale 1),
@@ -40,6 +41,9 @@ from harness.journal import (
     FaultStopped,
     FlagChangedEvent,
     JobEvent,
+    LabAborted,
+    LabInconclusive,
+    LabTiming,
     OperationEvent,
     ProviderHealthEvent,
     QueueEvent,
@@ -235,6 +239,12 @@ def describe(event: Event) -> str | None:
             return f"degradation {event.vendor}: cleared after {event.duration_s:g}s"
         case FlagChangedEvent():
             return f"flag {event.flag} ({event.scope}): {event.previous} -> {event.enabled}"
+        case LabTiming() if event.exceeded:
+            return f"the lab ran late: {event.worst} (tolerance {event.tolerance_s:g} s of scenario time)"
+        case LabInconclusive():
+            return f"INCONCLUSIVE: {event.reason}"
+        case LabAborted():
+            return f"ABORTED ({event.signal}): faults stopped, writing the report"
         case QueueEvent() if event.kind in ("queue.paused", "queue.resumed", "queue.store_unavailable"):
             return f"queue {event.queue} {event.kind.split('.', 1)[1].replace('_', ' ')}"
     return None

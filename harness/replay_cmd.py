@@ -10,9 +10,10 @@ recorded its SHA-256 (`ScenarioSummary.sha256`; older reports have none), be unc
 Only a virtual run is deterministic. A real-mode report is re-run in virtual mode unless `--mode real` is
 given, and its journal is not compared: real sockets and real time cannot give the same bytes twice.
 
-Exit codes: the new run's own verdict (0 pass, 1 fail) when the journals match or were not comparable;
-1 when they differ (the first differing line is printed); 2 for a missing or malformed report directory,
-a scenario file that no longer exists, or one that changed since the run (without `--force`).
+Exit codes: the new run's own verdict (0 pass, 1 fail, 3 inconclusive, 130 aborted: `ehrlab run`'s) when the
+journals match or were not comparable; 1 when they differ (the first differing line is printed); 2 for a
+missing or malformed report directory, a scenario file that no longer exists, or one that changed since the run
+(without `--force`). A report whose summary says `replay_identical: false` (a real-mode run) is never compared.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def run(directory: Path, *, mode: str | None = None, force: bool = False, out_di
                          f"{len(summary.scenarios)} in summary.json)")
     check_scenario_files(summary, force=force)
     replay_mode = mode or "virtual"
-    comparable = summary.mode == "virtual" and replay_mode == "virtual"
+    comparable = summary.mode == "virtual" and summary.replay_identical and replay_mode == "virtual"
     if summary.mode == "real":
         _note("the original run was in real mode: real sockets and real time never give the same journal twice, "
               "so it cannot be compared byte for byte; "

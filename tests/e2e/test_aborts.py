@@ -38,7 +38,8 @@ def test_an_interrupted_real_run_stops_its_faults_and_writes_an_aborted_report(t
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     assert child.stderr is not None
     seen: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(child.stderr, seen), daemon=True).start()
+    reader = threading.Thread(target=_lines, args=(child.stderr, seen), daemon=True)
+    reader.start()
     console = ""
     try:
         deadline = time.monotonic() + 60  # real-time: waiting for a child process on the wall clock
@@ -50,15 +51,23 @@ def test_an_interrupted_real_run_stops_its_faults_and_writes_an_aborted_report(t
             except queue.Empty:
                 continue
         child.send_signal(sig)
-        stdout, _ = child.communicate(timeout=60)
+        child.wait(timeout=60)  # stdout is the short verdict table: it cannot fill the pipe
+        assert child.stdout is not None
+        stdout = child.stdout.read()
+        reader.join(timeout=10)
     finally:
         if child.poll() is None:
             child.kill()
-            child.communicate()
+            child.wait()
+        reader.join(timeout=10)
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
     while not seen.empty():
         console += seen.get()
     assert child.returncode == 130, stdout + console
     assert "Traceback" not in console
+    assert f"ABORTED ({sig.name}): faults stopped" in console  # the operator's console says so at once
 
     report = (tmp_path / "latest").resolve()
     summary = json.loads((report / "summary.json").read_text())
