@@ -132,8 +132,29 @@ class Scenario(BaseModel):
         self._no_contradicting_faults(issues)
         self._only_configured_vendors(issues)
         self._pipeline_is_wired(issues)
+        self._steps_possible(issues)
         issues.raise_if_any()
         return self
+
+    def _steps_possible(self, issues: Issues) -> None:
+        """Operator steps an operator could not carry out are the file's mistake (exit 2), not the lab's: a
+        credential deployed, retired or revoked as `new` before the vendor issued one, a drift on a patient
+        that was never seeded."""
+        from harness.steps.catalogue import AddCredential, DeployCredential, Drift, RetireCredential, RevokeCredential
+
+        order = sorted(range(len(self.steps)), key=lambda i: (self.steps[i].at, i))  # the runner's order
+        added: set[str] = set()
+        for i in order:
+            step = self.steps[i]
+            if isinstance(step, AddCredential):
+                added.add(step.vendor)
+            elif step.vendor not in added and (isinstance(step, DeployCredential) or (
+                    isinstance(step, RetireCredential | RevokeCredential) and step.which == "new")):
+                issues.add(("steps", i, "action"), f"steps[{i}] {step.action} needs an add_credential step for "
+                                                   f"{step.vendor} before it (the vendor has issued no new credential)")
+            if isinstance(step, Drift) and step.patient >= self.setup.patients:
+                issues.add(("steps", i, "patient"), f"steps[{i}] drifts patient {step.patient} (0-based), but "
+                                                    f"setup.patients seeds {self.setup.patients}")
 
     def _pipeline_is_wired(self, issues: Issues) -> None:
         from harness.steps.catalogue import FLAG_STEPS, PIPELINE_STEPS

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import LabError
+from harness.errors import ScenarioError
 from harness.journal import CredentialRejectedEvent, OperationEvent, StepDone, TokenRefreshedEvent
 from harness.rng import RandomSource
 from harness.runner import ScenarioRun, run_scenario
 from harness.scenario import load_scenario
+from harness.steps.catalogue import DeployCredential
 
 TEMPLATE = """\
 name: steps
@@ -85,9 +86,32 @@ def test_rotation_in_the_wrong_order_is_seen(tmp_path: Path) -> None:
     assert all(90.0 <= op.t < 180.0 for op in failed)  # healed by the deployment at 3m
 
 
-def test_deploy_without_add_is_a_lab_error(tmp_path: Path) -> None:
-    with pytest.raises(LabError, match="deploy_credential needs an add_credential step"):
+def test_deploy_without_add_is_refused_at_validate_time(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="deploy_credential needs an add_credential step") as caught:
         run(tmp_path, "  - {at: 1m, vendor: medplum, action: deploy_credential}")
+    assert caught.value.exit_code == 2
+    assert "steps[0].action" in str(caught.value)
+    # an add_credential later on the timeline does not count; one earlier (or on another vendor) does
+    with pytest.raises(ScenarioError, match="retire_credential needs an add_credential"):
+        run(tmp_path, "  - {at: 1m, vendor: medplum, action: retire_credential, which: new}\n"
+                      "  - {at: 2m, vendor: medplum, action: add_credential}")
+    with pytest.raises(ScenarioError, match="revoke_credential needs an add_credential step for medplum"):
+        run(tmp_path, "  - {at: 1m, vendor: epic, action: add_credential}\n"
+                      "  - {at: 2m, vendor: medplum, action: revoke_credential, which: new}")
+
+
+def test_an_impossible_step_at_run_time_is_inconclusive_not_a_failure(tmp_path: Path) -> None:
+    """The driver's own guard stays (a scenario built in code skips the loader): the lab could not carry the
+    step out, so the run cannot be judged (exit 3), and the journal says why."""
+    path = tmp_path / "steps.yaml"
+    path.write_text(TEMPLATE.format(steps="  - {at: 1m, vendor: medplum, action: add_credential}",
+                                    vendor="medplum"), encoding="utf-8")
+    scenario = load_scenario(path)
+    deploy = scenario.steps[0].model_copy(update={"action": "deploy_credential"})
+    broken = scenario.model_copy(update={"steps": [DeployCredential.model_validate(deploy.model_dump())]})
+    result = run_scenario(broken, file=path, mode="virtual", seed=SEED)
+    assert result.verdict == "inconclusive"
+    assert "deploy_credential needs an add_credential step" in (result.reason or "")
 
 
 def test_rate_limit_drift_and_breaker_steps(tmp_path: Path) -> None:
@@ -111,6 +135,8 @@ def test_rate_limit_drift_and_breaker_steps(tmp_path: Path) -> None:
         {"change": "touch", "patient": 1}, {"change": "shift_last_updated", "patient": 2}]
 
 
-def test_drift_on_a_patient_that_was_not_seeded_is_a_lab_error(tmp_path: Path) -> None:
-    with pytest.raises(LabError, match="patient 9 out of range"):
+def test_drift_on_a_patient_that_was_not_seeded_is_refused_at_validate_time(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"drifts patient 9 .*setup\.patients seeds 5") as caught:
         run(tmp_path, "  - {at: 1m, vendor: medplum, action: drift, patient: 9}")
+    assert "steps[0].patient" in str(caught.value)
+    run(tmp_path, "  - {at: 1m, vendor: medplum, action: drift, patient: 4}")  # the last one seeded is fine
