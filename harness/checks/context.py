@@ -3,7 +3,8 @@
 Faults are windows from the journal's `fault.start` / `fault.stop` (measured times in real mode). A
 background fault (`background: true`, a condition of the whole run) is not an incident: `incidents_on`,
 `first_incident`, `last_incident` and `outside_faults` leave it out. A fault that never stopped ends with the
-scenario (`ended` False): nothing can be judged "after" it.
+scenario (`ended` False), as does one the runner removed only when the scenario's time was up: nothing can
+be judged "after" it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class FaultWindow:
     stop: float  # the scenario's end when the fault never stopped
     name: str = ""
     background: bool = False
-    ended: bool = True  # False: no fault.stop in the journal, `stop` is the scenario's end
+    ended: bool = True  # False: no fault.stop before the scenario's end (the runner removed it when time was up)
 
     def label(self) -> str:
         return self.name or f"{self.fault}@{self.target}"
@@ -57,9 +58,12 @@ class CheckContext:
         self._transitions = [e for e in self.events if isinstance(e, BreakerEvent)]
         self._requests = [e for e in self.events if isinstance(e, RequestEvent)]
         stops = {e.fault_id: e.t for e in self.events if isinstance(e, FaultStopped)}
+        # The runner removes every fault still active when the scenario's time is up (fault.stop at or after the
+        # planned end): such a fault lasted the whole run, it did not end within it. A fault's own `for:` always
+        # stops it before the end (the runner schedules no stop at or past it).
         self.faults = [
             FaultWindow(e.fault_id, e.fault, e.target, e.t, stops.get(e.fault_id, self.duration), e.name,
-                        e.background, e.fault_id in stops)
+                        e.background, stops.get(e.fault_id, self.duration) < self.duration)
             for e in self.events
             if isinstance(e, FaultStarted)
         ]

@@ -136,6 +136,21 @@ def test_without_background_the_checks_say_why_they_cannot_judge(tmp_path: Path)
                                         "mark it background: true"), result.detail
 
 
+def test_a_fault_the_runner_removed_at_the_end_never_ended(tmp_path: Path) -> None:
+    """The runner stops every fault still active when the scenario's time is up, so a real journal has a
+    fault.stop at the end for a whole-run fault: that is not the fault ending within the run."""
+    events = []
+    for e in wan_journal():
+        if isinstance(e, FaultStarted | FaultStopped):
+            e = e.model_copy(update={"background": False})
+        events.append(e)
+    events.append(FaultStopped(t=420.0, fault_id="f1", fault="net_latency", target="medplum", name="wan"))
+    results = judge(tmp_path, WAN.replace("BACKGROUND", "false"), events)
+    recovery = results["recovery_time[medplum]"]
+    assert (recovery.verdict, recovery.matched) == ("fail", 0)
+    assert recovery.detail.startswith("matched nothing: fault wan never ended"), recovery.detail
+
+
 ANCHORED = """name: anchored
 description: d
 runbook: ["000_030ea53f0735abf7.txt §2"]
