@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -315,6 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ehrlab: interrupted", file=sys.stderr)
         return EXIT_ABORTED
+    except BrokenPipeError:
+        # The reader went away (`ehrlab events | head`): stop quietly as a program killed by SIGPIPE would, and
+        # point stdout at /dev/null so the interpreter's final flush does not print a traceback either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":
