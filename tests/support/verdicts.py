@@ -3,8 +3,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from harness.journal import LabTiming
 from harness.runner import ScenarioRun
+
+#: When set, each real-mode verdict judged here is appended to this file (scenario, verdict, reason): how often a
+#: loaded machine made the lab late, for the figures of a closing note (`EHRLAB_TEST_CPU_HOGS=2`).
+LOG = "EHRLAB_TEST_VERDICT_LOG"
+
+
+def _log(run: ScenarioRun) -> None:
+    target = os.environ.get(LOG)
+    if target:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(f"{run.scenario.name}\t{run.verdict}\t{run.reason or ''}\n")
 
 
 def failing(run: ScenarioRun) -> list[str]:
@@ -15,6 +29,7 @@ def passed_or_lab_late(run: ScenarioRun) -> bool:
     """True for PASS; False for INCONCLUSIVE because the lab ran late, after checking that the lateness is
     reported (the reason names the figure and the tolerance, `lab.timing` says exceeded). Anything else fails
     the test: a FAIL, an abort, or an INCONCLUSIVE for another reason."""
+    _log(run)
     if run.verdict == "pass":
         return True
     assert run.verdict == "inconclusive", (run.verdict, run.reason, failing(run))
