@@ -16,7 +16,8 @@ Markers:
     @pytest.mark.ehrlab_scenario("scenarios/x.yaml", mode=None, seed=None, time_scale=None)
     @pytest.mark.ehrlab_lab(mode="real", vendors=["medplum"], patients=5, seed=None)
 
-Options: --ehrlab-mode virtual|real, --ehrlab-seed N, --ehrlab-report-dir DIR, --ehrlab-time-scale X.
+Options: --ehrlab-mode virtual|real, --ehrlab-seed N, --ehrlab-report-dir DIR, --ehrlab-time-scale X,
+--ehrlab-inconclusive skip|fail.
 What the test code says (marker or argument) wins over an option; an option wins over a scenario file's seed.
 
 Importing this module is cheap and never imports the lab (nor locust): the plugin loads in every pytest
@@ -70,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="start a real Toxiproxy and Redis in containers (testcontainers) for ehrlab_toxiproxy and "
                          "ehrlab_redis_url; tests needing them skip where no Docker engine answers "
                          "(also EHRLAB_CONTAINERS=1)")
+    group.addoption("--ehrlab-inconclusive", choices=("skip", "fail"), default="skip",
+                    help="a scenario the lab could not judge (INCONCLUSIVE, ABORTED): skip its test with the reason "
+                         "(default), or fail it, for a release gate that must not go green on a run nobody judged")
     group.addoption("--ehrlab-time-scale", type=float, default=1.0,
                     help="real mode: run the scenario clock this many times faster than the wall (default 1)")
 
@@ -302,13 +306,16 @@ def _execute(item: pytest.Item, request: RunRequest) -> Outcome:
     return outcome
 
 
-def _check(outcome: Outcome) -> None:
+def _check(outcome: Outcome, config: pytest.Config) -> None:
     """FAIL fails the test. INCONCLUSIVE skips it, saying why: the lab could not judge (a fault it could not
     inject, its own lateness in real mode past the scenario's `lab.max_lateness`), so neither a pass nor a
-    failure of the system under test may be claimed; `ehrlab run` exits 3 for the same run."""
+    failure of the system under test may be claimed; `ehrlab run` exits 3 for the same run. With
+    `--ehrlab-inconclusive fail` it fails instead (the message still says the lab, not the system, is why)."""
     if outcome.run.verdict == "fail":
         pytest.fail(outcome.failure_message(), pytrace=False)
     if outcome.run.verdict in ("inconclusive", "aborted"):
+        if config.getoption("--ehrlab-inconclusive", "skip") == "fail":
+            pytest.fail(outcome.failure_message(), pytrace=False)
         pytest.skip(outcome.failure_message())
 
 
@@ -324,7 +331,7 @@ class ScenarioRunner:
         what was observed, the threshold, the detail, the runbook section and the replay command."""
         outcome = _execute(self._item, _request_for(self._item, path, mode=mode, seed=seed, time_scale=time_scale))
         if check:
-            _check(outcome)
+            _check(outcome, self._item.config)
         return outcome.run
 
 
@@ -364,5 +371,5 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A test with an ehrlab_scenario marker fails (before its body runs) when a check of the scenario fails."""
     if item.get_closest_marker("ehrlab_scenario") is not None:
         for outcome in _marker_outcomes(item):
-            _check(outcome)
+            _check(outcome, item.config)
     return (yield)

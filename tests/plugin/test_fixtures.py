@@ -145,6 +145,10 @@ def test_an_inconclusive_scenario_skips_the_test_with_the_reason(ehrlab_run_scen
     assert "INCONCLUSIVE (mode virtual, seed 1): could not start fault f1 (outage@medplum): ConnectError" in message
     assert "replay: pytest " in message
     assert ehrlab_run_scenario(path, check=False).verdict == "inconclusive"
+    # a gate that must not go green on a run nobody judged: --ehrlab-inconclusive fail
+    monkeypatch.setattr(ehrlab_run_scenario._item.config.option, "ehrlab_inconclusive", "fail")
+    with pytest.raises(pytest.fail.Exception, match=r"INCONCLUSIVE \(mode virtual, seed 1\): could not start fault f1"):
+        ehrlab_run_scenario(path)
 
 
 def test_invalid_scenario_fails_with_its_one_line_error(ehrlab_run_scenario: ScenarioRunner,
