@@ -101,7 +101,9 @@ def test_a_lab_later_than_its_tolerance_is_inconclusive_even_when_a_check_failed
     assert run.reason is not None
     assert run.reason.startswith("the lab ran late: the event loop stalled ")
     assert "(tolerance 1 s of scenario time at 40x)" in run.reason
-    assert "1 check(s) failed while it was late, which may be the lab's doing" in run.reason
+    # the impossible check at least; on a loaded machine the stall can make others fail too, all named
+    failed = [c.name for c in run.checks if not c.passed]
+    assert f"{len(failed)} check(s) failed while it was late, which may be the lab's doing" in run.reason
     assert "breaker_stays_closed[medplum]" in run.reason
     [timing] = run.journal.of(LabTiming)
     assert timing.exceeded
