@@ -12,6 +12,9 @@ the fault proxy.
     ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
     ehrlab load PROFILE [--users N] [--spawn-rate R] [--run-time 30s] [--workers N] [--fault-scenario FILE] ...
+    ehrlab worker --db PATH [--redis URL] --medplum-url URL --seed N [--concurrency N] [--stall-timeout S] ...
+    ehrlab enqueue --db PATH [--redis URL] --count N [--seed N]
+    ehrlab queue stats --db PATH [--redis URL]
 
 Exit codes: 0 every check passed; 1 a check failed; 2 bad usage or an invalid scenario file (one line on
 stderr naming the file, line and field; nothing is run); 3 the lab could not judge (INCONCLUSIVE: a fault it
@@ -126,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     add_load_parser(commands)
     return parser
 
+    from harness.queue_cmd import add_parsers as add_queue_parsers
+    from harness.worker_cmd import add_parser as add_worker_parser
+
+    add_queue_parsers(commands)
+    add_worker_parser(commands)
 
 def _run_id(report_dir: Path, mode: str, seed: int) -> str:
     stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
@@ -286,6 +294,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "load":
             from harness.load import command as load_command
 
+        if args.command == "worker":
+            from harness import worker_cmd
+
+            return worker_cmd.run(args)
+        if args.command == "enqueue":
+            from harness import queue_cmd
+
+            return queue_cmd.run_enqueue(args)
+        if args.command == "queue":
+            from harness import queue_cmd
+
+            return queue_cmd.run_stats(args)
             return load_command.run(args)
         if args.command == "report":
             from harness import report_cmd
