@@ -9,10 +9,10 @@ it: all three open it through `harness.service_cmd.wire_service`, the service's 
 
 `enqueue` writes N new temperature observations for the seed's demo patients through the service's own write
 path (`AppStore.create_observation`: store, enqueue-time consent check, `observation-sync` job), so
-`ehrlab worker` (or `ehrlab service --db PATH`) syncs them to Medplum. The demo patients are the ones
-`ehrlab service --seed N` creates (`seed_demo`); when the database does not hold them yet they are registered
-first, and their own first encounter and observation are enqueued too (printed). Nothing here talks to
-Medplum: the vendor client wired for the store is given a transport that refuses every request.
+`ehrlab worker` (or `ehrlab service --db PATH`) syncs them to Medplum. The demo patients are those of the
+database's demo organisation; a database without any gets the ones `ehrlab service --seed N` creates
+(`seed_demo`), whose own first encounter and observation are enqueued too (the count printed says so).
+Nothing here talks to Medplum: the vendor client wired for the store is given a transport that refuses every request.
 
 `queue stats` prints the queue's counts per state and the records' sync state (never synced, stale), one
 line each: what an operator reads to see that a drain is complete.
@@ -137,6 +137,13 @@ def format_stats(stats: QueueStats) -> str:
             f"delayed {stats.delayed}  paused {stats.paused}")
 
 
+def demo_patients(wired: Wired) -> list[str]:
+    """The demo organisation's patient tokens in the database, oldest first."""
+    rows = wired.store.db.connection.execute(
+        "SELECT token FROM patient_tokens WHERE org_id = ? ORDER BY created_ms, token", (DEMO_ORG,)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     patients: list[str]
@@ -154,7 +161,8 @@ async def enqueue(db: Path, redis_url: str | None, count: int, seed: int) -> Enq
     async with open_store(db, redis_url, seed, listen) as wired:
         before = await reach_queue(wired, queue_place(db, redis_url))
         sources = RandomSource(seed)
-        patients = await seed_demo(wired, sources.stream("service.demo"))  # the service's demo patients
+        # The demo patients already in the database (whichever seed `ehrlab service` used), else the seed's
+        patients = demo_patients(wired) or await seed_demo(wired, sources.stream("service.demo"))
         rng = sources.stream("enqueue.observations")
         for i in range(count):
             await wired.store.create_observation(DEMO_ORG, patients[i % len(patients)], ObservationDetails(
@@ -183,8 +191,9 @@ def run_enqueue(args: argparse.Namespace) -> int:
     check_redis_url(args.redis, allow_remote=args.allow_remote)
     done = asyncio.run(enqueue(args.db, args.redis, args.count, args.seed))
     extra = done.added - args.count
+    first = f" and {extra} first records of newly registered demo patients" if extra > 0 else ""
     print(f"added {done.added} sync jobs: {args.count} observations of demo patients {', '.join(done.patients)} "
-          f"({DEMO_ORG})" + (f" and {extra} first records of newly registered demo patients" if extra > 0 else ""))
+          f"({DEMO_ORG}){first}", flush=True)
     if done.failed:
         print(f"{done.failed} records were written but their sync job could not be enqueued (reconciliation finds "
               "them)")

@@ -1,0 +1,273 @@
+"""The queue's durability drill, from the command line only (README "Queue durability drill"), for the SQLite and
+the Redis store: `ehrlab serve medplum`, `ehrlab enqueue` 200 sync jobs, `ehrlab worker` killed with SIGKILL twice
+mid-drain and restarted, then drained. Judged at the fake Medplum: every record of the application database is
+there exactly once (counted by its identifier), every demo patient exactly once, and `ehrlab queue stats` shows
+every job completed and no record left unsynced.
+
+Mid-drain is shown, not assumed: after each kill `ehrlab queue stats` must show completed jobs and jobs not
+completed. The simulator adds 40-80 ms to every call, so the worker has jobs in flight when it is killed (they
+stall and run again after `--stall-timeout 1`). `--max-stalled 5`: a job caught by both kills runs again
+instead of failing (BullMQ's default of 1 would fail it, which is the right production behaviour for a job that
+kills its workers, not what this drill is about).
+
+Real processes on the real clock: about 10-20 s per store.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Queue
+from typing import IO
+
+import httpx
+import pytest
+
+from harness.cli import main
+from integrations.sync.deid import ENCOUNTER_ID_SYSTEM, OBSERVATION_ID_SYSTEM, PATIENT_TOKEN_SYSTEM
+from tests.e2e.helpers import REPO
+from tests.integrations.queue.redis_server import RedisServer, missing_reason, redis_binary, redis_required
+
+JOBS = 200
+SEED = 14
+DEADLINE_S = 60.0  # any one wait; the whole drill takes far less
+KILL_AT = (30, 100)  # queue-wide completed jobs before the first and the second SIGKILL
+EHRLAB = [sys.executable, "-m", "harness.cli"]
+
+
+@dataclass(frozen=True)
+class Medplum:
+    base_url: str
+    client_id: str
+    secret: str
+    admin_token: str
+
+
+class Lines:
+    """A child's stdout, line by line, read in a thread so a wait has a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: Queue[str | None] = Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def until(self, pattern: str) -> re.Match[str]:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                raise AssertionError(f"timed out waiting for {pattern!r}:\n{''.join(self.seen)}") from None
+            if line is None:
+                raise AssertionError(f"output ended before {pattern!r}:\n{''.join(self.seen)}")
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+
+def ehrlab(*args: str) -> str:
+    proc = subprocess.run([*EHRLAB, *args], cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_S,
+                          check=False)
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+@contextmanager
+def served_medplum() -> Iterator[Medplum]:
+    with subprocess.Popen([*EHRLAB, "serve", "medplum", "--seed", str(SEED), "--patients", "1"], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = Lines(proc.stdout)
+            lines.until("admin token")
+            text = "".join(lines.seen)
+            found = {key: re.search(rf"{key}\s+(\S+)", text) for key in ("base URL", "client id", "secret",
+                                                                          "admin token")}
+            values = {key: match.group(1) for key, match in found.items() if match is not None}
+            assert len(values) == 4, text
+            yield Medplum(values["base URL"], values["client id"], values["secret"], values["admin token"])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+
+
+def identifiers(medplum: Medplum, resource_type: str, system: str) -> Counter[str]:
+    """How many resources of the type Medplum holds per identifier value of `system` (all pages)."""
+    found: Counter[str] = Counter()
+    with httpx.Client(base_url=medplum.base_url, timeout=30) as client:
+        token = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": medplum.client_id,
+                                                   "client_secret": medplum.secret})
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        url: str | None = f"/fhir/R4/{resource_type}?_count=100"
+        while url is not None:
+            page = client.get(url, headers=headers)
+            assert page.status_code == 200, page.text
+            bundle = page.json()
+            for entry in bundle.get("entry", []):
+                for identifier in entry["resource"].get("identifier", []):
+                    if identifier.get("system") == system:
+                        found[identifier["value"]] += 1
+            url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+    return found
+
+
+def queue_counts(db: Path, store: list[str]) -> dict[str, int]:
+    line = ehrlab("queue", "stats", "--db", str(db), *store).splitlines()[0]
+    return {name: int(value) for name, value in re.findall(r"(\w+) (\d+)", line.split("): ", 1)[1])}
+
+
+def kill_mid_drain(worker: list[str], db: Path, store: list[str], at: int, total: int) -> None:
+    with subprocess.Popen(worker, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        lines = Lines(proc.stdout)
+        try:
+            while int(lines.until(r"^completed (\d+)").group(1)) < at:
+                pass
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    counts = queue_counts(db, store)
+    assert at <= counts["completed"] < total, counts  # killed mid-drain: some done, some not
+
+
+def drill(tmp_path: Path, store: list[str]) -> None:
+    db = tmp_path / "app.db"
+    with served_medplum() as medplum:
+        latency = httpx.put(f"{medplum.base_url}/admin/chaos/latency", json={"min_ms": 40, "max_ms": 80},
+                            headers={"Authorization": f"Bearer {medplum.admin_token}"}, timeout=30)
+        assert latency.status_code == 200, latency.text
+        added = re.search(r"added (\d+) sync jobs", ehrlab("enqueue", "--db", str(db), "--count", str(JOBS),
+                                                          "--seed", str(SEED), *store))
+        assert added is not None
+        total = int(added.group(1))
+        assert total >= JOBS
+        worker = [*EHRLAB, "worker", "--db", str(db), "--medplum-url", medplum.base_url, "--seed", str(SEED),
+                  "--concurrency", "5", "--rate-limit", "0", "--stall-timeout", "1", "--max-stalled", "5",
+                  "--progress", "0.1", *store]
+        for at in KILL_AT:
+            kill_mid_drain(worker, db, store, at, total)
+        last = subprocess.run([*worker, "--until-drained"], cwd=REPO, capture_output=True, text=True,
+                              timeout=DEADLINE_S, check=False)
+        assert last.returncode == 0, (last.stdout, last.stderr)
+        assert f"drained: completed {total}, failed 0" in last.stdout
+
+        stats = ehrlab("queue", "stats", "--db", str(db), *store)
+        assert queue_counts(db, store) == {"completed": total, "failed": 0, "waiting": 0, "active": 0,
+                                           "delayed": 0, "paused": 0}, stats
+        assert stats.count("never synced 0") == 2, stats
+
+        with sqlite3.connect(db) as app:
+            expected = {
+                "Encounter": {row[0] for row in app.execute("SELECT id FROM encounters")},
+                "Observation": {row[0] for row in app.execute("SELECT id FROM observations")},
+                "Patient": {row[0] for row in app.execute("SELECT token FROM patient_tokens")},
+            }
+        assert sum(len(ids) for kind, ids in expected.items() if kind != "Patient") == total
+        systems = {"Encounter": ENCOUNTER_ID_SYSTEM, "Observation": OBSERVATION_ID_SYSTEM,
+                   "Patient": PATIENT_TOKEN_SYSTEM}
+        for kind, ids in expected.items():
+            held = identifiers(medplum, kind, systems[kind])
+            lost = ids - set(held)
+            duplicated = {value: n for value, n in held.items() if n > 1}
+            unexpected = set(held) - ids
+            assert (len(lost), len(duplicated), len(unexpected)) == (0, 0, 0), (kind, lost, duplicated, unexpected)
+
+
+@pytest.mark.real_network
+def test_sqlite_store_loses_and_duplicates_nothing_across_two_kills(tmp_path: Path) -> None:
+    drill(tmp_path, [])
+
+
+@pytest.mark.real_network
+def test_redis_store_loses_and_duplicates_nothing_across_two_kills(tmp_path: Path) -> None:
+    if redis_binary() is None:
+        if redis_required():
+            pytest.fail(missing_reason())
+        pytest.skip(missing_reason())
+    with RedisServer(tmp_path / "redis") as redis:
+        drill(tmp_path, ["--redis", redis.url])
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Any connect to an address outside loopback raises inside the test process (and is recorded)."""
+    attempts: list[object] = []
+    original = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if not isinstance(host, str) or not ipaddress.ip_address(host).is_loopback:
+            attempts.append(address)
+            raise OSError(f"test: connect to {address!r} refused before it left the process")
+        original(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["worker", "--db", "{db}", "--medplum-url", "http://10.1.2.3:8000", "--seed", "1"],
+     "--medplum-url 'http://10.1.2.3:8000': not a loopback address (pass --allow-remote"),
+    (["worker", "--db", "{db}", "--medplum-url", "http://medplum.example:8000", "--seed", "1"],
+     "not a loopback address"),
+    (["worker", "--db", "{db}", "--redis", "redis://10.1.2.3:6379/0", "--medplum-url", "http://127.0.0.1:1",
+      "--seed", "1"], "--redis 'redis://10.1.2.3:6379/0': not a loopback address"),
+    (["enqueue", "--db", "{db}", "--redis", "redis://redis.example:6379/0", "--count", "5"],
+     "not a loopback address"),
+    (["queue", "stats", "--db", "{db}", "--redis", "redis://10.1.2.3:6379/0"], "not a loopback address"),
+    (["worker", "--db", "{missing}", "--medplum-url", "http://127.0.0.1:1", "--seed", "1"], "no such database"),
+    (["queue", "stats", "--db", "{missing}"], "no such database"),
+    (["enqueue", "--db", "/no/such/dir/app.db", "--count", "5"], "must be a file path in an existing directory"),
+    (["enqueue", "--db", "{db}", "--count", "0"], "--count must be between 1 and"),
+    (["enqueue", "--db", "{db}", "--redis", "http://127.0.0.1:6379", "--count", "5"], "--redis must be a URL"),
+    (["worker", "--db", "{db}", "--medplum-url", "http://127.0.0.1:1", "--seed", "1", "--stall-timeout", "nan"],
+     "--stall-timeout must be between"),
+    (["worker", "--db", "{db}", "--medplum-url", "http://127.0.0.1:1", "--seed", "1", "--concurrency", "0"],
+     "--concurrency must be between"),
+    (["worker", "--db", "{db}", "--medplum-url", "ftp://127.0.0.1/", "--seed", "1"], "--medplum-url must be a URL"),
+])
+def test_bad_input_is_refused_with_exit_2_and_one_line_before_any_connection(
+        args: list[str], message: str, tmp_path: Path, loopback_only: list[object],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "app.db"
+    db.touch()
+    filled = [a.format(db=db, missing=tmp_path / "missing.db") for a in args]
+    assert main(filled) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert loopback_only == []  # refused before any connect, even a refused one
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_allow_remote_is_the_opt_in_and_the_fixture_sees_the_connect_it_stops(
+        tmp_path: Path, loopback_only: list[object], capsys: pytest.CaptureFixture[str]) -> None:
+    """With --allow-remote the same command does try 10.1.2.3 (stopped inside this process by the fixture), so
+    the refusals above are the check's doing, not a fixture that sees nothing."""
+    db = tmp_path / "app.db"
+    db.touch()
+    code = main(["queue", "stats", "--db", str(db), "--redis", "redis://10.1.2.3:6379/0", "--allow-remote"])
+    assert code == 2
+    assert "cannot reach the job queue at redis://10.1.2.3:6379/0" in capsys.readouterr().err
+    assert [address[0] for address in loopback_only if isinstance(address, tuple)][:1] == ["10.1.2.3"]
