@@ -35,6 +35,7 @@ from simulators.allscripts.unity import UNITY_SCOPE, UnityActions, UnityService
 from simulators.epic.bearer import BearerAuthorizer, BearerErrors, TokenProblem
 from simulators.fhir.api import fhir_router
 from simulators.fhir.interaction import Interaction
+from simulators.fhir.openapi_doc import document_fhir
 from simulators.fhir.outcome import OutcomeError, install_outcome_handlers
 from simulators.fhir.personality import FhirPersonality, default_outcome
 from simulators.fhir.store import ResourceStore, integer_versions, uuid_ids
@@ -133,6 +134,7 @@ def create_allscripts(settings: AllscriptsSettings, clock: Clock, rng: random.Ra
     api.include_router(unity.router())
     api.include_router(fhir_router(store=store, personality=personality, clock=clock, rng=fhir_rng,
                                    authorize=authorizer), prefix=settings.fhir_path)
+    document_fhir(api, personality, [settings.fhir_path])
     simulation = assemble(api, name="allscripts", clock=clock, rng=admin_rng,
                           admin_token=settings.admin_token.get_secret_value(), registry=registry, tokens=tokens,
                           store=store, limiters={"fhir": limiter}, client_resolver=authorizer.client_of,

@@ -281,8 +281,17 @@ class UnityService:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix=UNITY_BASE, tags=["Unity"])
+        text = {"text/plain": {"schema": {"type": "string"}}}
+        errors: dict[int | str, dict[str, Any]] = {"default": {"description": "Not a JSON object", "content": text}}
 
-        @router.post("/GetToken", summary="Unity GetToken: a security token as a raw string")
+        def body(*names: str) -> dict[str, Any]:
+            fields = {name: {"type": "string", "maxLength": 40} for name in names}
+            return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": fields}}}}}
+
+        @router.post("/GetToken", summary="Unity GetToken: a security token as a raw string",
+                     responses={200: {"content": text}, **errors},
+                     openapi_extra=body("Username", "Password", "Appname"))
         async def get_token(request: Request) -> Response:
             body = await _json_object(request)
             if body is None:
@@ -298,7 +307,9 @@ class UnityService:
             request.state.ehrlab_client = username
             return _text_response(str(issued.value))
 
-        @router.post("/RetireSecurityToken", summary="Unity RetireSecurityToken: end a session at once")
+        @router.post("/RetireSecurityToken", summary="Unity RetireSecurityToken: end a session at once",
+                     responses={200: {"content": {**text, "application/xml": {"schema": {"type": "string"}}}},
+                                **errors}, openapi_extra=body("Token", "Appname"))
         async def retire(request: Request) -> Response:
             body = await _json_object(request)
             if body is None:
@@ -311,7 +322,9 @@ class UnityService:
             self.tokens.revoke(token)
             return Response(RETIRED_BODY, media_type="application/xml; charset=utf-8")
 
-        @router.post("/MagicJson", summary="Unity Magic action dispatcher (errors in HTTP 200 bodies)")
+        @router.post("/MagicJson", summary="Unity Magic action dispatcher (errors in HTTP 200 bodies)",
+                     responses={200: {"content": {"application/json": {"schema": {"type": "array"}}}}, **errors},
+                     openapi_extra=body("Action", "Token", "Appname", "AppUserID", "PatientID", *_PARAMETERS))
         async def magic(request: Request) -> Response:
             body = await _json_object(request)
             if body is None:

@@ -39,6 +39,7 @@ from simulators.cerner.settings import CernerSettings
 from simulators.epic.bearer import BearerAuthorizer, BearerErrors, TokenProblem
 from simulators.fhir.api import fhir_router
 from simulators.fhir.interaction import Interaction
+from simulators.fhir.openapi_doc import document_fhir
 from simulators.fhir.outcome import OutcomeError, OutcomeRoute, install_outcome_handlers
 from simulators.fhir.personality import FhirPersonality, default_outcome
 from simulators.fhir.store import ResourceStore, integer_versions, rng_uuid, uuid_ids
@@ -187,6 +188,7 @@ def create_cerner(settings: CernerSettings, clock: Clock, rng: random.Random) ->
         api.include_router(fhir_router(store=store, personality=personality, clock=clock, rng=_fork(fhir_rng),
                                        authorize=authorizer), prefix=f"{FHIR_PREFIX}/{tenant}")
     api.include_router(_unknown_tenant_router(personality))
+    document_fhir(api, personality, [f"{FHIR_PREFIX}/{tenant}" for tenant in stores])
     first = stores[settings.tenants[0]]
     simulation = assemble(api, name="cerner", clock=clock, rng=admin_rng,
                           admin_token=settings.admin_token.get_secret_value(), registry=registry, tokens=tokens,

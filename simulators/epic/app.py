@@ -43,6 +43,7 @@ from simulators.epic.outcomes import epic_outcome_factory, epic_search_outcome
 from simulators.epic.settings import EpicSettings
 from simulators.fhir.api import fhir_router
 from simulators.fhir.interaction import Interaction
+from simulators.fhir.openapi_doc import document_fhir
 from simulators.fhir.outcome import OutcomeError, install_outcome_handlers
 from simulators.fhir.personality import FhirPersonality
 from simulators.fhir.store import IdFactory, ResourceStore, integer_versions
@@ -190,6 +191,7 @@ def create_epic(settings: EpicSettings, clock: Clock, rng: random.Random, *,
     api.include_router(_smart_configuration_router(personality, prefix + FHIR_PATH, prefix + TOKEN_PATH))
     api.include_router(fhir_router(store=store, personality=personality, clock=clock, rng=fhir_rng,
                                    authorize=authorizer), prefix=prefix + FHIR_PATH)
+    document_fhir(api, personality, [prefix + FHIR_PATH])
     simulation = assemble(api, name="epic", clock=clock, rng=admin_rng,
                           admin_token=settings.admin_token.get_secret_value(), registry=registry, tokens=tokens,
                           store=store, limiters={"fhir": limiter}, client_resolver=authorizer.client_of,

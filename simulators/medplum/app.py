@@ -30,6 +30,7 @@ from simulators.chaos import ChaosState
 from simulators.fastapi_app import simulator_api
 from simulators.fhir.api import fhir_router
 from simulators.fhir.dispatch import FhirFastPath, fhir_asgi
+from simulators.fhir.openapi_doc import document_fhir
 from simulators.fhir.outcome import install_outcome_handlers
 from simulators.fhir.personality import store_for
 from simulators.fhir.store import ResourceStore, rng_uuid
@@ -127,6 +128,7 @@ def create_medplum(settings: MedplumSettings, clock: Clock, rng: random.Random) 
                        on_interaction=audit.hook if audit is not None else None)
     # Served by `FhirFastPath`, innermost (see `simulators.fhir.dispatch`); the included copy documents them.
     api.include_router(fhir, prefix=FHIR_BASE)
+    document_fhir(api, personality, [FHIR_BASE])
     api.add_middleware(FhirFastPath, prefix=FHIR_BASE, fhir=fhir_asgi(fhir), handlers=api.exception_handlers)
     api.add_middleware(FhirGate, tokens=tokens)
     api.add_middleware(RequestRateLimit, requests=limiters["requests"], auth=limiters["auth"])

@@ -87,7 +87,12 @@ def oauth_router(registry: ClientRegistry, tokens: TokenStore, project_id: str) 
     """`POST /oauth2/token` against `registry` (read at each request: rotatable)."""
     router = APIRouter()
 
-    @router.post("/oauth2/token")
+    @router.post("/oauth2/token", responses={"default": {"description": "An OAuth 2.0 error, or text", "content": {
+        "application/json": {"schema": {"type": "object", "required": ["error"]}},
+        "text/html": {"schema": {"type": "string"}}}}}, openapi_extra={"requestBody": {"content": {
+            FORM: {"schema": {"type": "object", "properties": {
+                "grant_type": {"enum": ["client_credentials"]}, "client_id": {"type": "string"},
+                "client_secret": {"type": "string"}, "scope": {"type": "string"}}}}}}})
     async def token(request: Request) -> Response:
         if _media_type(request.headers.get("content-type")) != FORM:
             return Response("Unsupported content type", status_code=400, media_type="text/html")
