@@ -3,7 +3,7 @@ the fault proxy.
 
     ehrlab run PATH... [--mode virtual|real] [--seed N] [--report-dir DIR] [--time-scale X] [--quiet]
                        [--only TAG]... [--skip TAG]... [--gameday] [--allow-remote]
-    ehrlab replay REPORT_DIR [--mode virtual|real] [--force] [--report-dir DIR] [--quiet]
+    ehrlab replay REPORT_DIR [--mode virtual|real] [--force] [--report-dir DIR] [--quiet] [--allow-remote]
     ehrlab validate PATH...
     ehrlab check REPORT_DIR [--expectations FILE] [--report-dir DIR]
     ehrlab events [KIND] [--list]
@@ -120,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--report-dir", dest="out_dir", type=Path, default=None, metavar="DIR",
                         help="where the new run is written (default: REPORT_DIR's parent)")
     replay.add_argument("--quiet", action="store_true", help="print only the verdict table and the comparison")
+    replay.add_argument("--allow-remote", action="store_true",
+                        help="--mode real: allow a target outside loopback (a remote TOXIPROXY_URL)")
     from harness.check_cmd import add_parser as add_check_parser
     from harness.journal.reference import add_parser as add_events_parser
     from harness.load.command import add_parser as add_load_parser
@@ -206,7 +208,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 scenario.seed if scenario.seed is not None else DEFAULT_SEED)
             try:
                 run = run_scenario(scenario, file=file, mode=args.mode, seed=seed, time_scale=args.time_scale,
-                                   hooks=hooks, gameday=args.gameday, handle_signals=real)
+                                   hooks=hooks, gameday=args.gameday, handle_signals=real,
+                                   allow_remote=args.allow_remote)
             except KeyboardInterrupt:  # between scenarios, or a virtual run: nothing of this scenario happened
                 if not real:
                     raise
@@ -315,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness import replay_cmd
 
             return replay_cmd.run(args.report_dir, mode=args.mode, force=args.force, out_dir=args.out_dir,
-                                  quiet=args.quiet)
+                                  quiet=args.quiet, allow_remote=args.allow_remote)
         if args.command == "check":
             from harness import check_cmd
 

@@ -1,9 +1,7 @@
 """Game-day mode (`ehrlab run --mode real --gameday`) and real mode's safety rule on targets.
 
 `check_run_targets` runs before anything is loaded or connected: a game day needs real mode, and real mode
-talks only to loopback unless `--allow-remote` (today the one target that can be elsewhere is the
-Toxiproxy server named by `TOXIPROXY_URL`; the simulators are always served on 127.0.0.1). A host name
-other than `localhost` is not resolved (no DNS query is sent): it is refused as not provably loopback.
+talks only to loopback unless `--allow-remote`: `harness.guard`, the lab's one loopback guard.
 
 `GameDayConsole` is the timeline an operator follows, as `RunHooks`: every fault, operator step, breaker
 transition, token failure, degradation and provider-health change, queue pause/resume and feature-flag
@@ -18,17 +16,15 @@ not the scenario's: it is for the person watching, and never decides anything in
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
+from harness import guard
 from harness.clock import RealClock
 from harness.errors import UsageError
+from harness.guard import is_loopback_host as is_loopback_host  # re-exported: the guard's own
 from harness.hooks import RunHooks
 from harness.journal import (
     BreakerEvent,
@@ -51,7 +47,6 @@ from harness.journal import (
     StepFailed,
     TokenFailedEvent,
 )
-from harness.lab import TOXIPROXY_URL_ENV, toxiproxy_url_from_env
 from harness.report.timeline import fault_params, scenario_clock
 from harness.steps.operator import PROMPT_ACTIVE
 
@@ -63,33 +58,15 @@ PROGRESS_EVERY_S = 1.0
 JOB_SUMMARY_EVERY_S = 5.0
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for a loopback IP literal or `localhost`; any other name is not resolved and counts as remote."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def check_run_targets(mode: str, *, gameday: bool, allow_remote: bool,
                       environ: Mapping[str, str] | None = None) -> None:
     """Refuse (UsageError, exit 2) a game day outside real mode, and a real-mode target outside loopback
-    without `allow_remote`. Called before any scenario is loaded or any connection is made."""
+    without `allow_remote` (`harness.guard`, the one loopback guard). Called before any scenario is loaded or
+    any connection is made."""
     if gameday and mode != "real":
         raise UsageError("--gameday needs --mode real: a game day runs over real sockets on the real clock")
-    if mode != "real" or allow_remote:
-        return
-    url = toxiproxy_url_from_env(dict(os.environ if environ is None else environ))
-    if url is None:
-        return
-    host = httpx.URL(url).host
-    if not is_loopback_host(host):
-        raise UsageError(f"{TOXIPROXY_URL_ENV} points at {host}, outside loopback: real mode would send fault "
-                         f"commands and test traffic there. Nothing was run. Pass --allow-remote if that "
-                         f"host is meant to be driven")
+    if mode == "real":
+        guard.toxiproxy_url(environ, allow_remote=allow_remote)
 
 
 class GameDayConsole(RunHooks):

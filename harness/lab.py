@@ -7,7 +7,8 @@ integration's clients, in either mode.
   in front of it (one per vendor, `ehrlab-<vendor>-<simulator port>`, listening on an ephemeral
   127.0.0.1 port); the integration's connector talks to the proxy over real HTTP, on the real clock.
   The proxy server is a real Toxiproxy when `TOXIPROXY_URL` is set (e.g. `http://127.0.0.1:8474`),
-  else the embedded Toxiproxy-compatible server (`simulators.toxiproxy.serve_toxiproxy`).
+  else the embedded Toxiproxy-compatible server (`simulators.toxiproxy.serve_toxiproxy`). A Toxiproxy
+  outside loopback is refused when the lab is built (`harness.guard`), unless `allow_remote=True`.
   Under `--time-scale` toxics keep costing scenario time: the embedded server runs on the lab's own
   (scaled) clock; a real Toxiproxy sleeps on the wall clock, so its toxics are sent scaled
   (`Toxic.faster`: durations divided, bandwidth multiplied by the scale).
@@ -20,7 +21,6 @@ operator's tooling would call it.
 
 from __future__ import annotations
 
-import os
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
+from harness import guard
 from harness.clock import RealClock
-from harness.errors import LabError, UsageError
+from harness.errors import LabError
+from harness.guard import TOXIPROXY_URL_ENV as TOXIPROXY_URL_ENV  # re-exported: the guard owns it
+from harness.guard import toxiproxy_url_from_env as toxiproxy_url_from_env
 from harness.netem import NetemTransport, NetworkControl, NetworkControlError, ToxiproxyApi, ToxiproxyProxy
 from harness.rng import RandomSource
 from harness.vendors import VENDORS, LabSecrets, SimulatorHandle, VendorClient
@@ -45,24 +48,6 @@ if TYPE_CHECKING:
     from harness.scenario.model import FailoverSetup, SyncSetup
 
 Mode = Literal["virtual", "real"]
-
-#: Environment variable naming a Toxiproxy server's API for real mode (instead of the embedded one).
-TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
-
-
-def toxiproxy_url_from_env(environ: dict[str, str] | None = None) -> str | None:
-    """`TOXIPROXY_URL` if set (an `http://host:port` URL), None if unset or empty; `UsageError` if malformed."""
-    value = (os.environ if environ is None else environ).get(TOXIPROXY_URL_ENV, "").strip()
-    if not value:
-        return None
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise UsageError(f"{TOXIPROXY_URL_ENV} must be a URL like http://127.0.0.1:8474, not {value!r}")
-    return value
-
 
 @dataclass(frozen=True, slots=True)
 class VendorRuntime:
@@ -82,15 +67,20 @@ class Lab:
     def __init__(self, *, mode: Mode, clock: Clock, sources: RandomSource, vendors: list[str],
                  patients: int, listener: EventListener, toxiproxy_url: str | None = None,
                  sync: SyncSetup | None = None, resilience: tuple[str, ...] = (),
-                 failover: FailoverSetup | None = None) -> None:
+                 failover: FailoverSetup | None = None, allow_remote: bool = False) -> None:
         self.mode = mode
         self.clock = clock
         self._sources = sources
         self._vendor_names = vendors
         self._patients = patients
         self._listener = listener
-        self._toxiproxy_url = toxiproxy_url if toxiproxy_url is not None else (
-            toxiproxy_url_from_env() if mode == "real" else None)
+        self._toxiproxy_url: str | None = None
+        if mode == "real":  # the loopback guard, before any connection (UsageError: exit 2)
+            if toxiproxy_url is None:
+                self._toxiproxy_url = guard.toxiproxy_url(allow_remote=allow_remote)
+            else:
+                guard.check_target("the Toxiproxy URL", toxiproxy_url, allow_remote=allow_remote)
+                self._toxiproxy_url = toxiproxy_url
         self._toxiproxy: ToxiproxyApi | None = None
         self._toxic_scale = 1.0  # how much faster than the proxy's clock the scenario's runs
         self._stack = AsyncExitStack()

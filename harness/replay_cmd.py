@@ -14,6 +14,8 @@ Exit codes: the new run's own verdict (0 pass, 1 fail, 3 inconclusive, 130 abort
 journals match or were not comparable; 1 when they differ (the first differing line is printed); 2 for a
 missing or malformed report directory, a scenario file that no longer exists, or one that changed since the run
 (without `--force`). A report whose summary says `replay_identical: false` (a real-mode run) is never compared.
+`--mode real` talks only to loopback unless `--allow-remote` (`harness.guard`): a remote `TOXIPROXY_URL` is
+refused, exit 2, before anything is read or connected.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import guard
 from harness.errors import UsageError
 from harness.report.models import RunSummary, file_sha256
 from harness.report_cmd import load_run
@@ -133,7 +136,9 @@ def _new_run(out_dir: Path, before: set[str]) -> Path:
 
 
 def run(directory: Path, *, mode: str | None = None, force: bool = False, out_dir: Path | None = None,
-        quiet: bool = False) -> int:
+        quiet: bool = False, allow_remote: bool = False) -> int:
+    if mode == "real":  # the loopback guard (harness.guard), before the report is even read
+        guard.toxiproxy_url(allow_remote=allow_remote)
     summary, _ = load_run(directory)  # exit 2 for a missing or malformed directory
     original_dir = directory.resolve()
     original = split_sections((directory / "journal.jsonl").read_bytes())  # read now: `latest` moves on
@@ -153,6 +158,7 @@ def run(directory: Path, *, mode: str | None = None, force: bool = False, out_di
               "deterministic)")
     target = out_dir if out_dir is not None else directory.parent
     args = _run_args(summary, directory / "summary.json", replay_mode, target, quiet)
+    args.allow_remote = allow_remote  # never taken from the report: the opt-in is the caller's, each time
     _note(f"replaying {original_dir.name} (seed {summary.seed}): {summary.replay}")
     target.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in target.iterdir()}

@@ -264,7 +264,7 @@ class _Interrupt:
 
 async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed: int, clock: Clock,
                              hooks: RunHooks | None = None, gameday: bool = False,
-                             handle_signals: bool = False) -> ScenarioRun:
+                             handle_signals: bool = False, allow_remote: bool = False) -> ScenarioRun:
     """Run one scenario to its verdict. `handle_signals` (the CLI in real mode): SIGINT/SIGTERM abort the
     scenario, keeping its journal (verdict "aborted"), instead of raising out of it."""
     hooks = hooks or RunHooks()
@@ -275,7 +275,8 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
     journal.subscribe(hooks.event)
     lab = Lab(mode=mode, clock=clock, sources=sources, vendors=scenario.vendors(),
               patients=scenario.setup.patients, listener=journal_listener(journal), sync=scenario.setup.sync,
-              resilience=tuple(scenario.setup.resilience), failover=scenario.setup.failover)
+              resilience=tuple(scenario.setup.resilience), failover=scenario.setup.failover,
+              allow_remote=allow_remote)
     interrupt = _Interrupt()
     run = ScenarioRun(scenario=scenario, file=file, mode=mode, seed=seed, journal=journal, checks=[], started=False)
     monitor: LatenessMonitor | None = None
@@ -416,7 +417,8 @@ def summarize(run: ScenarioRun, sha256: str | None = None) -> ScenarioSummary:
 
 
 def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_scale: float = 1.0,
-                 hooks: RunHooks | None = None, gameday: bool = False, handle_signals: bool = False) -> ScenarioRun:
+                 hooks: RunHooks | None = None, gameday: bool = False, handle_signals: bool = False,
+                 allow_remote: bool = False) -> ScenarioRun:
     """Run one scenario to its verdict, on a virtual loop or on the real clock. `gameday`: manual steps wait
     for the operator at the console (else they are journaled as skipped). `handle_signals` (real mode): SIGINT
     and SIGTERM abort the scenario and return it with verdict "aborted" instead of raising."""
@@ -430,6 +432,6 @@ def run_scenario(scenario: Scenario, *, file: Path, mode: Mode, seed: int, time_
     else:
         run = asyncio.run(run_scenario_async(scenario, file=file, mode=mode, seed=seed,
                                              clock=RealClock(scale=time_scale), hooks=hooks, gameday=gameday,
-                                             handle_signals=handle_signals))
+                                             handle_signals=handle_signals, allow_remote=allow_remote))
     run.wall_s = round(wall.monotonic() - began, 3)
     return run

@@ -2,9 +2,9 @@
 
 Prints each simulator's base URL, FHIR base, token URL, the lab client's credentials (for Epic, the
 path of a private JWK written mode 0600 to a temporary folder removed on exit) and the admin token,
-then serves until interrupted. The seed decides the synthetic data and the credentials; by
-default it is drawn at random and printed, so a session can be served again identically with
-`--seed`.
+then serves until Ctrl-C or SIGTERM (either stops the servers and removes the key's folder; exit 0).
+The seed decides the synthetic data and the credentials; by default it is drawn at random and printed,
+so a session can be served again identically with `--seed`.
 
 Loopback only, unless the caller opts in to every interface (`--host 0.0.0.0` with `--allow-any-host`,
 or `EHRLAB_CONTAINER=1` in the environment): inside a container the simulator must be reachable from
@@ -18,24 +18,19 @@ import json
 import os
 import random
 import tempfile
-from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.clock import RealClock
 from harness.errors import UsageError
+from harness.guard import CONTAINER_ENV as CONTAINER_ENV  # re-exported: the guard owns the bind rule
+from harness.guard import any_host_allowed as any_host_allowed
+from harness.guard import check_bind
 from harness.rng import RandomSource
+from harness.shutdown import run_until_stopped
 from harness.vendors import VENDORS, LabSecrets
 from simulators.server import serve
-
-#: Set to 1 inside a container (docker-compose.yml) to allow `--host 0.0.0.0`, as `--allow-any-host` does.
-CONTAINER_ENV = "EHRLAB_CONTAINER"
-
-
-def any_host_allowed(flag: bool, environ: Mapping[str, str] | None = None) -> bool:
-    """True when binding every interface was asked for explicitly: the flag, or `EHRLAB_CONTAINER=1`."""
-    return flag or (os.environ if environ is None else environ).get(CONTAINER_ENV, "").strip() == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +114,12 @@ def run(names: list[str], *, host: str, port: int, seed: int | None, patients: i
         allow_any_host: bool = False) -> int:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    any_host = any_host_allowed(allow_any_host)
+    check_bind(host, any_host=any_host)
+    vendors = resolve_vendors(names)
     chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)
-    try:
-        asyncio.run(serve_vendors(resolve_vendors(names), host=host, port=port, seed=chosen, patients=patients,
-                                  any_host=any_host_allowed(allow_any_host)))
-    except KeyboardInterrupt:
-        print("stopped")
+    # Ctrl-C and SIGTERM alike: the servers stop and the private key's folder is removed, then exit 0
+    if run_until_stopped(serve_vendors(vendors, host=host, port=port, seed=chosen, patients=patients,
+                                       any_host=any_host)) is not None:
+        print("stopped", flush=True)
     return 0

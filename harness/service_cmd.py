@@ -5,7 +5,10 @@ resilience layer (monitor, flags, fallback), the job queue (SQLite) and its work
 the audit mirror (Medplum's AuditEvents into the application database) into
 `integrations.service.create_service`, serves it on loopback and prints its URL, the operator token, the
 cron secret and an API key for the demo organisation, once, on stdout (as `ehrlab serve` prints its
-credentials). Then serves until Ctrl-C.
+credentials). Then serves until Ctrl-C or SIGTERM, which stop it in order (exit 0).
+
+Demo data (three patients with consents, encounters, observations) is seeded into a fresh database only: served
+again with the same `--db`, the service keeps its data and adds no demo patients.
 
 The seed decides the simulator's data and credentials (printed, so a session can be served again with
 `--seed`); the service's own secrets are drawn from the operating system's CSPRNG every time: a secret
@@ -26,7 +29,6 @@ with the virtual clock and the in-process transport.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import secrets
 import tempfile
@@ -40,8 +42,9 @@ from fastapi import FastAPI
 
 from harness.clock import RealClock
 from harness.errors import UsageError
+from harness.guard import any_host_allowed, check_bind
 from harness.rng import RandomSource, random_token
-from harness.serve_cmd import CONTAINER_ENV, any_host_allowed
+from harness.shutdown import run_until_stopped
 from harness.vendors import VENDORS, LabSecrets, VendorClient
 from integrations.clock import Clock
 from integrations.events import EventListener, IntegrationEvent, ignore_event
@@ -181,6 +184,13 @@ async def seed_demo(wired: Wired, rng: random.Random, patients: int = DEMO_PATIE
     return tokens
 
 
+def demo_patients(wired: Wired) -> list[str]:
+    """The demo organisation's patient tokens already in the database, oldest first."""
+    rows = wired.store.db.connection.execute(
+        "SELECT token FROM patient_tokens WHERE org_id = ? ORDER BY created_ms, token", (DEMO_ORG,)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 def describe(*, service_url: str, medplum_url: str, seed: int, service_secrets: ServiceSecrets, db_path: Path,
              patients: list[str]) -> str:
     return "\n".join([
@@ -213,6 +223,7 @@ async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
             db_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ehrlab-service-"))) / "app.db"
         else:
             db_path = db
+        fresh = not db_path.exists() or db_path.stat().st_size == 0  # before the database opens (and creates) it
         lab_secrets = LabSecrets.generate(VENDOR, sources.stream(f"secrets.{VENDOR}"))
         if medplum_url is None:
             simulator = VENDORS[VENDOR].simulator(clock, sources.stream(f"simulator.{VENDOR}"), lab_secrets)
@@ -226,7 +237,10 @@ async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
             service_url = await stack.enter_async_context(serve(wired.app, host=host, port=port, any_host=any_host))
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot serve on {host}:{port}: {exc}") from None
-        patients = await seed_demo(wired, sources.stream("service.demo"))
+        # Demo data goes into a fresh database only: served again with the same --db, the service keeps what is
+        # there (its demo patients included) and adds none
+        patients = (await seed_demo(wired, sources.stream("service.demo")) if fresh
+                    else demo_patients(wired))
         print(describe(service_url=service_url, medplum_url=medplum_url, seed=seed, service_secrets=service_secrets,
                        db_path=db_path, patients=patients), flush=True)
         if ready is not None:
@@ -234,28 +248,12 @@ async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
         await asyncio.Event().wait()
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
-
-
 def run(*, host: str, port: int, seed: int | None, db: Path | None, medplum_url: str | None = None,
         allow_any_host: bool = False, redis_url: str | None = None) -> int:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     any_host = any_host_allowed(allow_any_host)
-    if not (_is_loopback(host) or (any_host and _is_unspecified(host))):
-        raise UsageError(f"--host {host!r}: the service binds a loopback address only "
-                         f"(0.0.0.0 with --allow-any-host or {CONTAINER_ENV}=1)")
+    check_bind(host, any_host=any_host)
     if medplum_url is not None:
         try:
             parsed = httpx.URL(medplum_url)
@@ -269,9 +267,9 @@ def run(*, host: str, port: int, seed: int | None, db: Path | None, medplum_url:
     if db is not None and (db.is_dir() or not db.parent.is_dir()):
         raise UsageError(f"--db {db}: must be a file path in an existing directory")
     chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)
-    try:
-        asyncio.run(serve_service(host=host, port=port, seed=chosen, db=db, medplum_url=medplum_url,
-                                  any_host=any_host, redis_url=redis_url))
-    except KeyboardInterrupt:
-        print("stopped")
+    # Ctrl-C and SIGTERM alike: the worker and the servers stop, the databases are closed (a temporary one
+    # removed with its folder), then exit 0
+    if run_until_stopped(serve_service(host=host, port=port, seed=chosen, db=db, medplum_url=medplum_url,
+                                       any_host=any_host, redis_url=redis_url)) is not None:
+        print("stopped", flush=True)
     return 0

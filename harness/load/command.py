@@ -5,7 +5,12 @@
                 [--gate ID]... [--abort-on-fail [--abort-after 10s] [--abort-delay 5s]]
                 [--max-rss-growth MB] [--keep-rate-limits]
 
-Exit codes: 0 every gate passed; 1 a gate failed (or the lab failed); 2 bad usage.
+                [--allow-remote]
+
+Exit codes: 0 every gate passed; 1 a gate failed (or the lab failed); 2 bad usage (a `TOXIPROXY_URL` outside
+loopback without `--allow-remote` included: refused before anything starts); 130 interrupted. Ctrl-C and SIGTERM
+stop it in order: locust and the launcher are ended (the launcher stops its faults and removes its temporary
+database), nothing is left running, and the report directory keeps what was written so far.
 """
 
 from __future__ import annotations
@@ -13,8 +18,13 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
+from harness import guard
 from harness.clock import RealClock
 from harness.durations import parse_duration
 from harness.errors import UsageError
@@ -49,8 +59,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     load.add_argument("--abort-delay", default="5s", help="no abort in the first part of the run (default 5s)")
     load.add_argument("--max-rss-growth", type=float, default=None, metavar="MB",
                       help="gate on the simulators' memory growth after warm-up (default: the profile's)")
+    load.add_argument("--allow-remote", action="store_true",
+                      help="allow a target outside loopback (a remote TOXIPROXY_URL for the fault proxies)")
     load.add_argument("--keep-rate-limits", action="store_true",
                       help="keep the simulators' rate limits and quotas (default: off for a load run)")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM interrupts the run like Ctrl-C: `execute`'s finally ends locust and the launcher in order (else
+    they would outlive a killed parent)."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _duration(flag: str, value: str) -> float:
@@ -83,6 +110,7 @@ def _replay(args: argparse.Namespace, seed: int, run_time: float, shape: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    guard.toxiproxy_url(allow_remote=args.allow_remote)  # the loopback guard: before anything starts
     profile = PROFILES[args.profile]
     if args.users < 1:
         raise UsageError("--users must be at least 1")
@@ -111,11 +139,12 @@ def run(args: argparse.Namespace) -> int:
     began = clock.monotonic()
     print(f"== load {profile.name}: {args.users} users, {shape}, {run_time:g}s, "
           f"{args.workers or 'no'} worker(s), seed {seed} -> {directory}", flush=True)
-    result = execute(RunOptions(
-        profile=profile, directory=directory, users=args.users, spawn_rate=args.spawn_rate, run_time_s=run_time,
-        workers=args.workers, seed=seed, shape=shape, gates=gates, fault_scenario=args.fault_scenario,
-        abort_on_fail=args.abort_on_fail, abort_after_s=abort_after, abort_delay_s=abort_delay,
-        keep_rate_limits=args.keep_rate_limits))
+    with sigterm_interrupts():
+        result = execute(RunOptions(
+            profile=profile, directory=directory, users=args.users, spawn_rate=args.spawn_rate, run_time_s=run_time,
+            workers=args.workers, seed=seed, shape=shape, gates=gates, fault_scenario=args.fault_scenario,
+            abort_on_fail=args.abort_on_fail, abort_after_s=abort_after, abort_delay_s=abort_delay,
+            keep_rate_limits=args.keep_rate_limits, allow_remote=args.allow_remote))
     growth = result.rss.get("growth_mb")
     extra = {"rss_growth_mb": float(str(growth)) if growth is not None else None}
     summary = LoadSummary(

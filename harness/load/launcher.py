@@ -30,6 +30,7 @@ from harness.journal import Journal
 from harness.lab import Lab
 from harness.rng import RandomSource
 from harness.scenario.loader import load_scenario
+from harness.shutdown import run_until_stopped
 from integrations.events import ignore_event
 
 VENDOR = "medplum"  # the simulator the direct profiles drive (the service's vendor too)
@@ -44,6 +45,7 @@ class LauncherConfig:
     fault_scenario: str | None = None
     keep_rate_limits: bool = False
     patients: int = 20
+    allow_remote: bool = False  # `ehrlab load --allow-remote`: the guard already passed in the parent
 
     def to_json(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self.__dataclass_fields__})
@@ -100,7 +102,8 @@ async def serve_load(config: LauncherConfig) -> None:
     journal = Journal(clock)
     async with AsyncExitStack() as stack:
         lab = await stack.enter_async_context(Lab(mode="real", clock=clock, sources=sources, vendors=vendors,
-                                                  patients=config.patients, listener=ignore_event))
+                                                  patients=config.patients, listener=ignore_event,
+                                                  allow_remote=config.allow_remote))
         if not config.keep_rate_limits:
             await _lift_rate_limits(lab)
         medplum = lab.vendor(VENDOR)
@@ -148,11 +151,9 @@ async def _start_service(stack: AsyncExitStack, lab: Lab, sources: RandomSource)
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    try:
-        asyncio.run(serve_load(LauncherConfig.from_json(args[0])))
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    # Ctrl-C or SIGTERM (`ehrlab load` ending it): faults stopped, faults.jsonl written, the service's temporary
+    # database removed, then 130
+    return 130 if run_until_stopped(serve_load(LauncherConfig.from_json(args[0]))) is not None else 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class RunOptions:
     abort_after_s: float | None = None
     abort_delay_s: float = 5.0
     keep_rate_limits: bool = False
+    allow_remote: bool = False
     rss_interval_s: float = 2.0
     warmup_s: float = 30.0
 
@@ -192,6 +193,7 @@ def execute(opts: RunOptions) -> RunResult:
     directory = opts.directory
     config = LauncherConfig(seed=opts.seed, vendor=opts.profile.vendor, service=opts.profile.service,
                             report_dir=str(directory), keep_rate_limits=opts.keep_rate_limits,
+                            allow_remote=opts.allow_remote,
                             fault_scenario=None if opts.fault_scenario is None else str(opts.fault_scenario))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     launcher = _spawn([sys.executable, "-m", "harness.load.launcher", config.to_json()], directory / "launcher.log",

@@ -17,7 +17,10 @@ Markers:
     @pytest.mark.ehrlab_lab(mode="real", vendors=["medplum"], patients=5, seed=None)
 
 Options: --ehrlab-mode virtual|real, --ehrlab-seed N, --ehrlab-report-dir DIR, --ehrlab-time-scale X,
---ehrlab-inconclusive skip|fail.
+--ehrlab-inconclusive skip|fail, --ehrlab-allow-remote.
+
+The loopback guard (`harness.guard`, as `ehrlab run`): a Toxiproxy outside loopback (`TOXIPROXY_URL`, or a
+container engine's host) fails the test before any connection, unless `--ehrlab-allow-remote`.
 What the test code says (marker or argument) wins over an option; an option wins over a scenario file's seed.
 
 Importing this module is cheap and never imports the lab (nor locust): the plugin loads in every pytest
@@ -74,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ehrlab-inconclusive", choices=("skip", "fail"), default="skip",
                     help="a scenario the lab could not judge (INCONCLUSIVE, ABORTED): skip its test with the reason "
                          "(default), or fail it, for a release gate that must not go green on a run nobody judged")
+    group.addoption("--ehrlab-allow-remote", action="store_true", default=False,
+                    help="real mode: allow a Toxiproxy outside loopback (a remote TOXIPROXY_URL); without it the lab "
+                         "refuses one before connecting (ehrlab's --allow-remote)")
     group.addoption("--ehrlab-time-scale", type=float, default=1.0,
                     help="real mode: run the scenario clock this many times faster than the wall (default 1)")
 
@@ -108,6 +114,22 @@ def _lab_marker(node: pytest.Item) -> dict[str, Any]:
     if marker.args or unknown:
         _misuse(f"{node.nodeid}: ehrlab_lab takes keywords mode, vendors, patients, seed only")
     return dict(marker.kwargs)
+
+
+def _allow_remote(config: pytest.Config) -> bool:
+    return bool(config.getoption("--ehrlab-allow-remote", False))
+
+
+def _guard_target(url: str, config: pytest.Config) -> None:
+    """The loopback guard (`harness.guard`): fail the test, before any connection, on a remote Toxiproxy."""
+    from harness import guard
+    from harness.errors import UsageError
+
+    try:
+        guard.check_target("the Toxiproxy URL", url, allow_remote=_allow_remote(config),
+                           opt_in="--ehrlab-allow-remote")
+    except UsageError as exc:
+        _misuse(f"ehrlab: {exc}")
 
 
 def _misuse(message: str) -> NoReturn:
@@ -176,10 +198,16 @@ def ehrlab_lab(ehrlab_loop: EhrlabLoop, request: pytest.FixtureRequest) -> Itera
     if ehrlab_loop.mode == "real" and "ehrlab_toxiproxy" in request.fixturenames:
         server: ToxiproxyServer = request.getfixturevalue("ehrlab_toxiproxy")
         toxiproxy_url = server.url
+    if ehrlab_loop.mode == "real" and toxiproxy_url is None:
+        from harness.lab import toxiproxy_url_from_env
+
+        env_url = toxiproxy_url_from_env(dict(os.environ))
+        if env_url is not None:
+            _guard_target(env_url, request.config)  # a clean test failure; the lab would refuse it too
     stack = AsyncExitStack()
     try:
         yield start_lab(ehrlab_loop, stack, vendors=vendors, patients=options.get("patients", DEFAULT_PATIENTS),
-                        toxiproxy_url=toxiproxy_url)
+                        toxiproxy_url=toxiproxy_url, allow_remote=_allow_remote(request.config))
     finally:
         ehrlab_loop.run(stack.aclose())
 
@@ -242,6 +270,8 @@ def ehrlab_toxiproxy(ehrlab_seed: int, request: pytest.FixtureRequest) -> Iterat
 
     with toxiproxy_container_url(request.config) as container_url:
         external = container_url or toxiproxy_url_from_env(dict(os.environ))
+        if external is not None:
+            _guard_target(external, request.config)
         loop = EhrlabLoop("real", ehrlab_seed)
         try:
             server = start_toxiproxy(loop, external)
@@ -286,7 +316,7 @@ def _request_for(item: pytest.Item, path: object, *, mode: object, seed: object,
     test_dir = item.path.parent if getattr(item, "path", None) is not None else None
     return RunRequest(path=resolve(path, rootdir=item.config.rootpath, test_dir=test_dir),
                       mode=_mode(item.config, mode), seed=_seed(item.config, seed), time_scale=float(scale),
-                      nodeid=item.nodeid)
+                      nodeid=item.nodeid, allow_remote=_allow_remote(item.config))
 
 
 def _execute(item: pytest.Item, request: RunRequest) -> Outcome:

@@ -63,11 +63,11 @@ class LabHandle:
 
 
 def start_lab(loop: EhrlabLoop, stack: AsyncExitStack, *, vendors: list[str], patients: int,
-              toxiproxy_url: str | None) -> LabHandle:
+              toxiproxy_url: str | None, allow_remote: bool = False) -> LabHandle:
     async def build() -> tuple[Lab, Journal]:
         journal = Journal(loop.clock)
         lab = Lab(mode=loop.mode, clock=loop.clock, sources=loop.sources, vendors=vendors, patients=patients,
-                  listener=journal_listener(journal), toxiproxy_url=toxiproxy_url)
+                  listener=journal_listener(journal), toxiproxy_url=toxiproxy_url, allow_remote=allow_remote)
 
         await stack.enter_async_context(lab)
         journal.restart()

@@ -31,6 +31,7 @@ class RunRequest:
     seed: int | None  # None: the file's seed, else DEFAULT_SEED
     time_scale: float
     nodeid: str  # the test's node id, for the replay command and the report's name
+    allow_remote: bool = False  # --ehrlab-allow-remote: a TOXIPROXY_URL outside loopback may be driven
 
 
 def resolve(path: str | Path, *, rootdir: Path, test_dir: Path | None) -> Path:
@@ -66,7 +67,8 @@ def run(request: RunRequest) -> ScenarioRun:
     scenario = load_scenario(request.path)
     seed = request.seed if request.seed is not None else (
         scenario.seed if scenario.seed is not None else DEFAULT_SEED)
-    return run_scenario(scenario, file=request.path, mode=request.mode, seed=seed, time_scale=request.time_scale)
+    return run_scenario(scenario, file=request.path, mode=request.mode, seed=seed, time_scale=request.time_scale,
+                        allow_remote=request.allow_remote)
 
 
 def replay_commands(run: ScenarioRun, request: RunRequest) -> list[str]:

@@ -1,9 +1,12 @@
 """`ehrlab proxy`: run the Toxiproxy-compatible fault proxy until Ctrl-C.
 
-    ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE] [--seed N] [--proxy-metrics]
+    ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE] [--seed N] [--proxy-metrics] [--allow-any-host]
 
-Ctrl-C (SIGINT) or SIGTERM stops it cleanly. Like `toxiproxy-server` (`-host`, `-port`, `-config`,
-`-seed`, `-proxy-metrics`), but loopback by default and strict: a config that cannot be read or
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly (exit 0). The API is unauthenticated, as Toxiproxy's: it binds
+loopback only, unless every interface is asked for explicitly (`--host 0.0.0.0` with `--allow-any-host`, or
+`EHRLAB_CONTAINER=1`), by the lab's one bind rule (`harness.guard.check_bind`); refused: exit 2, one line.
+Like `toxiproxy-server` (`-host`, `-port`, `-config`, `-seed`, `-proxy-metrics`), but loopback by default and
+strict: a config that cannot be read or
 applied, or an address that cannot be bound, is one line on stderr and exit code 2. The seed (jitter,
 toxicity, slicing) is drawn at random unless given, and printed, so a session can be replayed.
 """
@@ -19,7 +22,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import guard
 from harness.clock import RealClock
+from harness.errors import UsageError
 from simulators.toxiproxy.server import ConfigError, serve_toxiproxy
 
 
@@ -40,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="JSON file of proxies to create, in the POST /populate format")
     parser.add_argument("--seed", type=int, default=None, help="seed for jitter and toxicity (default: random)")
     parser.add_argument("--proxy-metrics", action="store_true", help="serve byte counters on GET /metrics")
+    parser.add_argument("--allow-any-host", action="store_true",
+                        help="allow --host 0.0.0.0 or :: (every interface: inside a container; also "
+                             "EHRLAB_CONTAINER=1). The API has no authentication")
     return parser
 
 
@@ -58,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         if not 0 <= args.port <= 65535:
             raise _UsageError("--port must be between 0 and 65535")
-    except _UsageError as exc:
+        guard.check_bind(args.host, any_host=guard.any_host_allowed(args.allow_any_host))
+    except (_UsageError, UsageError) as exc:
         print(f"ehrlab proxy: error: {exc}", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else random.SystemRandom().getrandbits(31)

@@ -42,7 +42,10 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
     (["--config", "/nonexistent/proxies.json"], "cannot read config /nonexistent/proxies.json"),
     (["--port", "70000"], "--port must be between 0 and 65535"),
     (["--port", "many"], "invalid int value"),
-    (["--host", "192.0.2.1"], "listen tcp 192.0.2.1:0: bind: cannot assign requested address"),
+    (["--host", "192.0.2.1"], "--host '192.0.2.1': binds a loopback address only"),
+    (["--host", "192.0.2.1", "--allow-any-host"], "--host '192.0.2.1': binds a loopback address only"),
+    (["--host", "0.0.0.0"], "--host 0.0.0.0: every interface would serve an unauthenticated API"),
+    (["--host", "::"], "pass --allow-any-host"),
     (["--bogus"], "unrecognized arguments"),
 ])
 def test_bad_usage_is_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
