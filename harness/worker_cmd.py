@@ -40,7 +40,7 @@ from harness.queue_cmd import add_target_arguments, check_db, check_redis_url, f
 from harness.rng import RandomSource
 from harness.service_cmd import VENDOR, ServiceSecrets, wire_service
 from harness.vendors import LabSecrets
-from integrations.events import IntegrationEvent, JobCompleted, JobFailed
+from integrations.events import IntegrationEvent, JobCompleted, JobFailed, JobStalled
 from integrations.queue import QueueError, QueueStats, RateLimit, WorkerOptions
 
 MAX_CONCURRENCY = 1000
@@ -100,12 +100,21 @@ class _Tally:
     def __init__(self) -> None:
         self.completed = 0
         self.failed = 0
+        self.stalled = 0  # jobs of a dead worker this one took back
+
+    def __str__(self) -> str:
+        return f"this worker: completed {self.completed}, failed {self.failed}, took back {self.stalled} stalled"
 
     def __call__(self, event: IntegrationEvent) -> None:
         if isinstance(event, JobCompleted):
             self.completed += 1
         elif isinstance(event, JobFailed):
             self.failed += 1
+        elif isinstance(event, JobStalled):  # failed: it stalled more than --max-stalled times
+            if event.failed:
+                self.failed += 1
+            else:
+                self.stalled += 1
 
 
 async def work(*, db: Path, redis_url: str | None, medplum_url: str, seed: int, options: WorkerOptions,
@@ -141,12 +150,11 @@ async def work(*, db: Path, redis_url: str | None, medplum_url: str, seed: int, 
                 print(f"queue unavailable ({type(exc).__name__}); retrying", flush=True)
                 stats = None
             if stats is not None and stats != last:
-                print(f"{format_stats(stats)}  (this worker: completed {tally.completed}, failed {tally.failed})",
-                      flush=True)
+                print(f"{format_stats(stats)}  ({tally})", flush=True)
                 last = stats
             if stats is not None and stats.pending == 0:
                 if not drained_told:
-                    print(f"drained: completed {stats.completed}, failed {stats.failed}", flush=True)
+                    print(f"drained: completed {stats.completed}, failed {stats.failed}  ({tally})", flush=True)
                     drained_told = True
                 if until_drained:
                     return 0
@@ -156,7 +164,7 @@ async def work(*, db: Path, redis_url: str | None, medplum_url: str, seed: int, 
                 async with clock.timeout(progress_s):
                     await stop.wait()
         print(f"stopping ({stopped_by[0] if stopped_by else 'stop'}): letting running jobs finish", flush=True)
-    print(f"stopped: this worker completed {tally.completed} jobs, failed {tally.failed}", flush=True)
+    print(f"stopped ({tally})", flush=True)
     return EXIT_ABORTED
 
 
