@@ -54,7 +54,10 @@ class FaultAnchor(BaseModel):
 
 
 def _parse_point(value: object) -> object:
-    """A number or duration string stays a duration; `"<fault> end + 30s"` becomes a `FaultAnchor`."""
+    """A number or duration string is a duration (`harness.durations`: finite, at most 7 days); `"<fault> end +
+    30s"` becomes a `FaultAnchor`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_duration(value)
     if not isinstance(value, str):
         return value
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -13,17 +14,19 @@ Loc = tuple[str | int, ...]
 
 def _parse_ratio(value: object) -> object:
     """`99%` or `99.5 %` -> 0.99 / 0.995; a number is taken as a ratio in [0, 1]. Anything else (`5s`,
-    `500ms`, `high`) is a threshold of the wrong unit and says so."""
+    `500ms`, `high`) is a threshold of the wrong unit and says so; NaN and infinity (`.nan`, `"nan%"`) too."""
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+            value = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
         except ValueError:
-            raise ValueError(f"expected a percentage like 99% or a ratio like 0.99, got {value!r}") from None
+            raise ValueError(f"expected a percentage like 99% or a ratio like 0.99, got {text[:40]!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a percentage like 99% or a ratio like 0.99 (a finite number), got {value!r}")
     return value
 
 
-Ratio = Annotated[float, BeforeValidator(_parse_ratio), Field(ge=0.0, le=1.0)]
+Ratio = Annotated[float, BeforeValidator(_parse_ratio), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class CheckBase(BaseModel):

@@ -20,6 +20,7 @@ run) are not "the first fault" or "the last fault" of a check; `fault: <name>` p
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -138,7 +139,7 @@ class LatencyPercentile(_OperationScope):
     check: Literal["latency"]
     max: Duration
     statistic: Literal["percentile", "mean"] = "percentile"
-    percentile: float = Field(default=95.0, gt=0.0, le=100.0)
+    percentile: float = Field(default=95.0, gt=0.0, le=100.0, allow_inf_nan=False)
 
 
 class RecoveryTime(CheckBase):
@@ -187,6 +188,9 @@ class EventCount(CheckBase):
     @field_validator("where")
     @classmethod
     def _where_can_match(cls, where: dict[str, WhereValue], info: ValidationInfo) -> dict[str, WhereValue]:
+        odd = sorted(f"where.{k}" for k, v in where.items() if isinstance(v, float) and not math.isfinite(v))
+        if odd:  # NaN equals nothing, infinity no journal value: `max` would pass on nothing
+            raise ValueError(f"{', '.join(odd)}: NaN and infinity can never match an event's value")
         kind = info.data.get("kind")
         if isinstance(kind, str):
             from harness.journal.store import EVENT_FIELDS

@@ -131,7 +131,7 @@ class ErrorRateFault(SimulatorFault):
     """Each call to the target fails with `status` with probability `probability`."""
 
     kind: Literal["error_rate"]
-    probability: float = Field(default=0.3, ge=0.0, le=1.0)
+    probability: float = Field(default=0.3, ge=0.0, le=1.0, allow_inf_nan=False)
     status: int = Field(default=500, ge=400, le=599)
 
     def chaos_endpoint(self) -> str:

@@ -22,6 +22,8 @@ from harness.netem.toxics import Toxic, ToxicType
 
 #: Longest duration attribute a network fault takes (beyond an hour, use `timeout` or `proxy_down`).
 MAX_TOXIC_DURATION_S = 3600.0
+#: Largest integer attribute (bytes, KB/s) a toxic takes: a 32-bit int, which every Toxiproxy reads.
+MAX_TOXIC_INT = 2**31 - 1
 
 
 def _toxic_duration(value: object) -> float:
@@ -41,7 +43,8 @@ class NetworkFault(FaultBase):
     """A toxic on the target's link. `stream`: upstream = requests, downstream = responses."""
 
     stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: float = Field(default=1.0, ge=0.0, le=1.0, description="share of connections affected")
+    toxicity: float = Field(default=1.0, ge=0.0, le=1.0, allow_inf_nan=False,
+                            description="share of connections affected")
 
     def toxic_type(self) -> ToxicType:
         raise NotImplementedError
@@ -76,7 +79,7 @@ class BandwidthFault(NetworkFault):
     """The stream carries at most `rate` KB/s, 1 KB = 1000 bytes (toxic `bandwidth`)."""
 
     kind: Literal["bandwidth"]
-    rate: int = Field(ge=1, description="KB/s (1 KB = 1000 bytes)")
+    rate: int = Field(ge=1, le=MAX_TOXIC_INT, description="KB/s (1 KB = 1000 bytes)")
 
     def toxic_type(self) -> ToxicType:
         return "bandwidth"
@@ -128,8 +131,8 @@ class SlicerFault(NetworkFault):
     """Data is cut into ~`average_size`-byte pieces sent `delay` apart (toxic `slicer`)."""
 
     kind: Literal["slicer"]
-    average_size: int = Field(ge=1, description="bytes")
-    size_variation: int = Field(default=0, ge=0, description="bytes; less than average_size")
+    average_size: int = Field(ge=1, le=MAX_TOXIC_INT, description="bytes")
+    size_variation: int = Field(default=0, ge=0, le=MAX_TOXIC_INT, description="bytes; less than average_size")
     delay: ToxicDuration = 0.0
 
     @model_validator(mode="after")
@@ -151,7 +154,7 @@ class LimitDataFault(NetworkFault):
     """The connection closes once `bytes` bytes have passed on the stream (toxic `limit_data`)."""
 
     kind: Literal["limit_data"]
-    bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0, le=MAX_TOXIC_INT)
 
     def toxic_type(self) -> ToxicType:
         return "limit_data"

@@ -91,7 +91,7 @@ class SetRateLimit(StepBase):
 
     action: Literal["set_rate_limit"]
     limiter: str = Field(default="requests", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-    limit: int | None = Field(default=None, ge=0)
+    limit: int | None = Field(default=None, ge=0, le=1_000_000_000)
     window: Duration | None = Field(default=None, gt=0)
     enabled: bool | None = None
 
