@@ -61,7 +61,12 @@ class Lines:
     def __init__(self, stream: IO[str]) -> None:
         self._queue: Queue[str | None] = Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        """Once the child is gone: wait for the end of its output, so the pipe is closed with no reader on it."""
+        self._thread.join(timeout=DEADLINE_S)
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
@@ -91,9 +96,10 @@ def ehrlab(*args: str) -> str:
 
 
 @contextmanager
-def served_medplum() -> Iterator[Medplum]:
-    with subprocess.Popen([*EHRLAB, "serve", "medplum", "--seed", str(SEED), "--patients", "1"], cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+def served_medplum(log: Path) -> Iterator[Medplum]:
+    with log.open("w") as stderr, subprocess.Popen(
+            [*EHRLAB, "serve", "medplum", "--seed", str(SEED), "--patients", "1"], cwd=REPO, stdout=subprocess.PIPE,
+            stderr=stderr, text=True) as proc:  # stderr to a file: a pipe nobody reads could fill and block it
         try:
             assert proc.stdout is not None
             lines = Lines(proc.stdout)
@@ -106,7 +112,8 @@ def served_medplum() -> Iterator[Medplum]:
             yield Medplum(values["base URL"], values["client id"], values["secret"], values["admin token"])
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
+            lines.join()
 
 
 def identifiers(medplum: Medplum, resource_type: str, system: str) -> Counter[str]:
@@ -136,7 +143,8 @@ def queue_counts(db: Path, store: list[str]) -> dict[str, int]:
 
 
 def kill_mid_drain(worker: list[str], db: Path, store: list[str], at: int, total: int) -> None:
-    with subprocess.Popen(worker, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with db.with_name(f"worker-{at}.err").open("w") as stderr, subprocess.Popen(
+            worker, cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True) as proc:
         assert proc.stdout is not None
         lines = Lines(proc.stdout)
         try:
@@ -144,7 +152,8 @@ def kill_mid_drain(worker: list[str], db: Path, store: list[str], at: int, total
                 pass
         finally:
             proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
+            lines.join()
     assert proc.returncode == -signal.SIGKILL
     counts = queue_counts(db, store)
     assert at <= counts["completed"] < total, counts  # killed mid-drain: some done, some not
@@ -152,7 +161,7 @@ def kill_mid_drain(worker: list[str], db: Path, store: list[str], at: int, total
 
 def drill(tmp_path: Path, store: list[str]) -> None:
     db = tmp_path / "app.db"
-    with served_medplum() as medplum:
+    with served_medplum(tmp_path / "serve.err") as medplum:
         latency = httpx.put(f"{medplum.base_url}/admin/chaos/latency", json={"min_ms": 40, "max_ms": 80},
                             headers={"Authorization": f"Bearer {medplum.admin_token}"}, timeout=30)
         assert latency.status_code == 200, latency.text
