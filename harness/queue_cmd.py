@@ -17,16 +17,14 @@ Nothing here talks to Medplum: the vendor client wired for the store is given a 
 `queue stats` prints the queue's counts per state and the records' sync state (never synced, stale), one
 line each: what an operator reads to see that a drain is complete.
 
-Loopback only: `--redis` naming another host is refused unless `--allow-remote`. (`harness/guard.py`, the
-lab's one loopback guard, was being built at the same time as this module; until it lands `is_loopback_url`
-here is the check, and it should then be replaced by the guard.)
+Loopback only: `--redis` naming another host is refused (exit 2, before any connection) unless
+`--allow-remote`, by the lab's one loopback guard (`harness.guard.check_target`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,8 +35,9 @@ import httpx
 
 from harness.clock import RealClock
 from harness.errors import UsageError
+from harness.guard import check_target
 from harness.rng import RandomSource
-from harness.service_cmd import DEMO_ORG, VENDOR, ServiceSecrets, Wired, seed_demo, wire_service
+from harness.service_cmd import DEMO_ORG, VENDOR, ServiceSecrets, Wired, demo_patients, seed_demo, wire_service
 from harness.vendors import LabSecrets
 from integrations.events import EventListener, IntegrationEvent, SyncEnqueueFailed, ignore_event
 from integrations.queue import QueueError, QueueStats, WorkerOptions
@@ -50,27 +49,12 @@ MAX_COUNT = 1_000_000
 NO_MEDPLUM = "http://127.0.0.1:9"
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether `url`'s host is a loopback address or `localhost` (a name other than that is not loopback)."""
-    try:
-        host = httpx.URL(url).host
-    except httpx.InvalidURL:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_redis_url(url: str | None, *, allow_remote: bool) -> None:
     if url is None:
         return
     if not url.startswith(("redis://", "rediss://")):
         raise UsageError(f"--redis must be a URL like redis://127.0.0.1:6379/0, not {url!r}")
-    if not allow_remote and not is_loopback_url(url):
-        raise UsageError(f"--redis {url!r}: not a loopback address (pass --allow-remote to use another host)")
+    check_target("--redis", url, allow_remote=allow_remote)
 
 
 def check_db(db: Path, *, must_exist: bool) -> None:
@@ -135,13 +119,6 @@ def queue_place(db: Path, redis_url: str | None) -> str:
 def format_stats(stats: QueueStats) -> str:
     return (f"completed {stats.completed}  failed {stats.failed}  waiting {stats.waiting}  active {stats.active}  "
             f"delayed {stats.delayed}  paused {stats.paused}")
-
-
-def demo_patients(wired: Wired) -> list[str]:
-    """The demo organisation's patient tokens in the database, oldest first."""
-    rows = wired.store.db.connection.execute(
-        "SELECT token FROM patient_tokens WHERE org_id = ? ORDER BY created_ms, token", (DEMO_ORG,)).fetchall()
-    return [str(row[0]) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ import httpx
 
 from harness.clock import RealClock
 from harness.errors import EXIT_ABORTED, UsageError
-from harness.queue_cmd import add_target_arguments, check_db, check_redis_url, format_stats, is_loopback_url
+from harness.guard import check_target
+from harness.queue_cmd import add_target_arguments, check_db, check_redis_url, format_stats
 from harness.rng import RandomSource
 from harness.service_cmd import VENDOR, ServiceSecrets, wire_service
 from harness.vendors import LabSecrets
@@ -91,8 +92,7 @@ def _medplum_url(url: str, *, allow_remote: bool) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise UsageError(f"--medplum-url must be a URL like http://127.0.0.1:8000, not {url!r}")
-    if not allow_remote and not is_loopback_url(url):
-        raise UsageError(f"--medplum-url {url!r}: not a loopback address (pass --allow-remote to use another host)")
+    check_target("--medplum-url", url, allow_remote=allow_remote)
     return url.rstrip("/")
 
 
