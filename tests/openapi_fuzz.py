@@ -46,7 +46,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 #: Texts of the answers a request gets when its body could not be read (simulators' OperationOutcome
 #: details, the service's error codes): refused before the handler's own logic ran.
 PARSE_MARKERS = ("Unsupported content type", "could not be parsed", "body is empty", "must be a JSON object",
-                 "nested too deeply", "exceeds", "malformed_json", '"invalid_request"', "_search takes")
+                 "nested too deeply", "exceeds", "malformed_json", '"invalid_request"', "_search takes",
+                 "missing_body", "body_too_large")
 
 Runner = Callable[[Callable[[], Awaitable[Any]]], Any]
 HeadersFor = Callable[[str], Mapping[str, str]]

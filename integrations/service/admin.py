@@ -32,6 +32,7 @@ from integrations.service.components import ServiceComponents
 from integrations.service.config import ServiceConfig
 from integrations.service.errors import BadRequest
 from integrations.service.health import provider_json
+from integrations.service.openapi_doc import body
 from integrations.sync.models import iso
 
 JsonObject = dict[str, object]
@@ -70,13 +71,13 @@ def flags_router(config: ServiceConfig, components: ServiceComponents) -> APIRou
     async def list_features() -> JsonObject:
         return {"success": True, "features": flags.snapshot()}
 
-    @router.post("/features")
+    @router.post("/features", openapi_extra=body(FlagUpdateBody))
     async def set_feature(request: Request) -> JsonObject:
         body = await read_body(request, FlagUpdateBody, required=True)
         flags.update(body.feature, body.enabled)
         return _flag_json(components, body.feature)
 
-    @router.post("/features/batch")
+    @router.post("/features/batch", openapi_extra=body(FlagBatch))
     async def batch(request: Request) -> JsonObject:
         body = await read_body(request, FlagBatch, required=True)
         names = [u.feature for u in body.updates]
@@ -89,7 +90,7 @@ def flags_router(config: ServiceConfig, components: ServiceComponents) -> APIRou
     async def get_feature(flag: str) -> JsonObject:
         return _flag_json(components, flag)
 
-    @router.put("/features/{flag}")
+    @router.put("/features/{flag}", openapi_extra=body(FlagChange))
     async def put_feature(flag: str, request: Request) -> JsonObject:
         body = await read_body(request, FlagChange, required=True)
         flags.update(flag, body.enabled)
@@ -121,7 +122,7 @@ def queue_router(config: ServiceConfig, components: ServiceComponents) -> APIRou
         now = await queue.get_job(job_id)  # as it is now (waiting, or running already)
         return {"success": True, "job": job_json(now if now is not None else job)}
 
-    @router.post("/clean")
+    @router.post("/clean", openapi_extra=body(CleanBody, required=False))
     async def clean(request: Request) -> JsonObject:
         body = await read_body(request, CleanBody)
         if body.state is None:

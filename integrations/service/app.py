@@ -28,6 +28,7 @@ from integrations.service.export_api import export_router
 from integrations.service.health import health_router
 from integrations.service.ingress_api import ingress_router
 from integrations.service.metrics import METRICS_CONTENT_TYPE, AuditSource, HttpMetrics
+from integrations.service.openapi_doc import document_service
 from integrations.service.reconciliation_api import reconciliation_router
 from integrations.sync.database import AppDatabase
 
@@ -76,6 +77,7 @@ def metrics_router(config: ServiceConfig, components: ServiceComponents) -> APIR
 def create_service(config: ServiceConfig, components: ServiceComponents) -> FastAPI:
     app = FastAPI(title="ehrlab integration service", version=config.version, docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    document_service(app)
     app.include_router(health_router(config, components))
     app.include_router(flags_router(config, components))
     app.include_router(queue_router(config, components))

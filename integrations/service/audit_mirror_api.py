@@ -29,6 +29,7 @@ from integrations.service.auth import CronAuth, OperatorAuth
 from integrations.service.bodies import AuditMirrorBody, parse_moment, read_body
 from integrations.service.config import ServiceConfig
 from integrations.service.errors import BadRequest
+from integrations.service.openapi_doc import body
 from integrations.service.reconciliation_api import ORG_QUERY
 from integrations.sync.audit_mirror import AuditMirror, MirrorEventType
 
@@ -83,7 +84,9 @@ def audit_mirror_router(config: ServiceConfig, mirror: AuditMirror) -> APIRouter
                                agent_reference=agent_reference, entity_reference=entity_reference, limit=limit)
         return {"success": True, "count": len(events), "events": [e.to_json() for e in events]}
 
-    router.add_api_route("/run", run, methods=["POST"], dependencies=operator, name="audit_mirror_run")
+    extra = body(AuditMirrorBody, required=False)
+    router.add_api_route("/run", run, methods=["POST"], dependencies=operator, name="audit_mirror_run",
+                         openapi_extra=extra)
     router.add_api_route("/cron", run, methods=["POST"], dependencies=[Depends(CronAuth(config))],
-                         name="audit_mirror_cron")
+                         name="audit_mirror_cron", openapi_extra=extra)
     return router

@@ -19,11 +19,23 @@ from integrations.service.errors import BadRequest, ServiceError
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 5 * 1024 * 1024
+#: Bounds of `CleanBody` (a larger `limit` overflowed SQLite's INTEGER: a 500): ten years, a million jobs.
+MAX_GRACE_S = 3650 * 86400.0
+MAX_CLEAN = 1_000_000
 
 
 class InvalidBody(ServiceError):
     status = 422
     code = "invalid_request"
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction (`1000.0`) as the integer it is (JSON Schema's `integer` says so too,
+    and a client whose numbers are floats sends it); strict mode would refuse it, and still refuses
+    `1000.5`, `"1000"` and `true`. Only within a float's exact integers (2**53): no giant `1e300`."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 53:
+        return int(value)
+    return value
 
 
 class Body(BaseModel):
@@ -52,8 +64,13 @@ class CleanBody(Body):
     removes that state's jobs finished more than `graceSeconds` ago (at most `limit`)."""
 
     state: Literal["completed", "failed"] | None = None
-    grace_s: float = Field(default=0.0, ge=0, alias="graceSeconds")
-    limit: int | None = Field(default=None, ge=1)
+    grace_s: float = Field(default=0.0, ge=0, le=MAX_GRACE_S, alias="graceSeconds")
+    limit: int | None = Field(default=None, ge=1, le=MAX_CLEAN)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _integral(cls, value: object) -> object:
+        return integral(value)
 
 
 class ReconciliationBody(Body):
@@ -62,6 +79,11 @@ class ReconciliationBody(Body):
     stale_days: float | None = Field(default=None, gt=0, le=3650, alias="staleDays")
     batch_size: int | None = Field(default=None, ge=1, le=100_000, alias="batchSize")
     org_id: str | None = Field(default=None, min_length=1, max_length=128, alias="orgId")
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _integral(cls, value: object) -> object:
+        return integral(value)
 
 
 def parse_instant(value: str) -> datetime:
@@ -93,6 +115,11 @@ class AuditMirrorBody(Body):
 
     limit: int | None = Field(default=None, ge=1, le=100_000)
     force_since: datetime | None = Field(default=None, alias="forceSince")
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _integral(cls, value: object) -> object:
+        return integral(value)
 
     @field_validator("force_since", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from integrations.service.auth import Caller, CallerAuth
 from integrations.service.bodies import read_object
 from integrations.service.config import ServiceConfig
+from integrations.service.openapi_doc import INGRESS_BUNDLE, INGRESS_ENCOUNTER, INGRESS_OBSERVATION, schema_body
 from integrations.sync.ingress import Ingress
 
 JsonObject = dict[str, object]
@@ -30,19 +31,19 @@ def ingress_router(config: ServiceConfig, ingress: Ingress) -> APIRouter:
     router = APIRouter(prefix="/fhir/inbound", tags=["ingress"])
     authenticated = CallerAuth(config)
 
-    @router.post("/observation", status_code=201)
+    @router.post("/observation", status_code=201, openapi_extra=schema_body(INGRESS_OBSERVATION))
     async def observation(request: Request, caller: Annotated[Caller, Depends(authenticated)]) -> JSONResponse:
         resource = await read_object(request)
         done = ingress.ingest(resource, caller.org_id, caller.user_id, expected="Observation")
         return JSONResponse(done.to_json(), status_code=201)
 
-    @router.post("/encounter", status_code=201)
+    @router.post("/encounter", status_code=201, openapi_extra=schema_body(INGRESS_ENCOUNTER))
     async def encounter(request: Request, caller: Annotated[Caller, Depends(authenticated)]) -> JSONResponse:
         resource = await read_object(request)
         done = ingress.ingest(resource, caller.org_id, caller.user_id, expected="Encounter")
         return JSONResponse(done.to_json(), status_code=201)
 
-    @router.post("/batch")
+    @router.post("/batch", openapi_extra=schema_body(INGRESS_BUNDLE))
     async def batch(request: Request, caller: Annotated[Caller, Depends(authenticated)]) -> JsonObject:
         bundle = await read_object(request)
         return ingress.ingest_batch(bundle, caller.org_id, caller.user_id).to_json()

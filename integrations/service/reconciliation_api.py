@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from integrations.service.auth import CronAuth, OperatorAuth
 from integrations.service.bodies import ReconciliationBody, read_body
 from integrations.service.config import ServiceConfig
+from integrations.service.openapi_doc import body
 from integrations.sync.reconciliation import Reconciler
 
 JsonObject = dict[str, object]
@@ -45,7 +46,8 @@ def reconciliation_router(config: ServiceConfig, reconciler: Reconciler) -> APIR
         runs = reconciler.history(limit)
         return {"success": True, "count": len(runs), "runs": [r.to_json() for r in runs]}
 
-    router.add_api_route("/run", run, methods=["POST"], dependencies=operator)
+    extra = body(ReconciliationBody, required=False)
+    router.add_api_route("/run", run, methods=["POST"], dependencies=operator, openapi_extra=extra)
     router.add_api_route("/cron", run, methods=["POST"], dependencies=[Depends(CronAuth(config))],
-                         name="reconciliation_cron")
+                         name="reconciliation_cron", openapi_extra=extra)
     return router
