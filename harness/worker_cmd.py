@@ -20,7 +20,8 @@ slower than S would be taken for stalled while it still runs (it is renewed ever
 Output: a progress line whenever the queue's counts changed (at most every `--progress` seconds), and
 `drained: ...` when no job is waiting, active or delayed. `--until-drained` exits 0 there. SIGTERM or
 Ctrl-C: stop claiming, let running jobs finish (5 s at most; an unfinished one runs again after its lock
-expires), exit 130. Counts only: no job data, record or patient appears in the output.
+expires), exit 0 as `serve` and `service` do (a stopped worker is a normal end), or 130 with `--until-drained`
+(stopped before the drain it was asked for). Counts only: no job data, record or patient appears in the output.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ async def work(*, db: Path, redis_url: str | None, medplum_url: str, seed: int, 
                     await stop.wait()
         print(f"stopping ({stopped_by[0] if stopped_by else 'stop'}): letting running jobs finish", flush=True)
     print(f"stopped ({tally})", flush=True)
-    return EXIT_ABORTED
+    return EXIT_ABORTED if until_drained else 0  # --until-drained: stopped before what was asked for
 
 
 def run(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ import pytest
 
 from harness.cli import main
 from integrations.sync.deid import ENCOUNTER_ID_SYSTEM, OBSERVATION_ID_SYSTEM, PATIENT_TOKEN_SYSTEM
-from tests.e2e.helpers import REPO
+from tests.e2e.helpers import REPO, default_sigint
 from tests.integrations.queue.redis_server import RedisServer, missing_reason, redis_binary, redis_required
 
 JOBS = 200
@@ -65,8 +65,11 @@ class Lines:
         self._thread.start()
 
     def join(self) -> None:
-        """Once the child is gone: wait for the end of its output, so the pipe is closed with no reader on it."""
+        """Once the child is gone: wait for the end of its output (into `seen`), so the pipe is closed with no
+        reader on it."""
         self._thread.join(timeout=DEADLINE_S)
+        while (line := self._queue.get_nowait()) is not None:
+            self.seen.append(line)
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
@@ -282,3 +285,32 @@ def test_allow_remote_is_the_opt_in_and_the_fixture_sees_the_connect_it_stops(
     assert code == 2
     assert "cannot reach the job queue at redis://10.1.2.3:6379/0" in capsys.readouterr().err
     assert [address[0] for address in loopback_only if isinstance(address, tuple)][:1] == ["10.1.2.3"]
+
+
+@pytest.mark.real_network
+@pytest.mark.parametrize(("sig", "extra", "code"), [
+    (signal.SIGTERM, [], 0), (signal.SIGINT, [], 0), (signal.SIGTERM, ["--until-drained"], 130)])
+def test_worker_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path: Path, sig: signal.Signals, extra: list[str],
+                                                    code: int) -> None:
+    """An idle worker stops in order with 0; one asked to drain (one job whose Medplum is never reached: it
+    retries until the 5 s given to running jobs are over) with 130."""
+    db = tmp_path / "app.db"
+    if extra:
+        ehrlab("enqueue", "--db", str(db), "--count", "1")
+    else:
+        db.touch()  # an empty application database: nothing to do
+    worker = [*EHRLAB, "worker", "--db", str(db), "--medplum-url", "http://127.0.0.1:9", "--seed", "1",
+              "--progress", "0.1", *extra]
+    with subprocess.Popen(worker, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
+        assert proc.stdout is not None
+        lines = Lines(proc.stdout)
+        lines.until(r"^completed 0 " if extra else r"^drained: completed 0, failed 0")
+        proc.send_signal(sig)
+        assert proc.wait(timeout=DEADLINE_S) == code
+        lines.join()
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+    assert "Traceback" not in stderr
+    assert any(line.startswith(f"stopping ({sig.name})") for line in lines.seen), lines.seen
+    assert lines.seen[-1].startswith("stopped (this worker: ")
