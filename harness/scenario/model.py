@@ -130,6 +130,7 @@ class Scenario(BaseModel):
         issues = Issues()
         if self.duration <= 0:
             issues.add(("duration",), "duration must be positive")
+            issues.raise_if_any()  # every time in the file would be "after the end": that says nothing more
         for i, fault in enumerate(self.faults):
             if fault.at >= self.duration:
                 issues.add(("faults", i, "at"),
@@ -137,7 +138,7 @@ class Scenario(BaseModel):
         for i, stream in enumerate(self.workload):
             if stream.stop is not None and stream.stop <= stream.start:
                 issues.add(("workload", i, "stop"), f"workload[{i}] stops before it starts")
-            elif stream.start >= self.duration > 0:
+            elif stream.start >= self.duration:
                 issues.add(("workload", i, "start"), f"workload[{i}] starts at {stream.start:g}s, at or after the end "
                                                      f"({self.duration:g}s): it would start nothing")
         self._arrivals_bounded(issues)

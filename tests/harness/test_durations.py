@@ -1,6 +1,6 @@
 import pytest
 
-from harness.durations import format_duration, parse_duration, parse_rate
+from harness.durations import MAX_DURATION_S, MAX_RATE_PER_S, format_duration, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -32,3 +32,36 @@ def test_format_duration() -> None:
     assert format_duration(0.25) == "250ms"
     assert format_duration(90) == "90s"
     assert format_duration(180) == "3m"
+
+
+# --- issue 14: every duration and rate is a finite number the lab can honour ---------------------------------
+
+@pytest.mark.parametrize(("bad", "says"), [
+    (float("nan"), "must be a finite number"), (float("inf"), "must be a finite number"),
+    ("nan", "expected a duration"), ("inf", "expected a duration"), (".inf", "expected a duration"),
+    ("1_000", "expected a duration"), (1e308, "at most 7 days"), ("1e308", "at most 7 days"),
+    ("1" * 400 + "h", "at most 7 days"), (10**400, "at most 7 days"), ("168h1s", "at most 7 days"),
+    (MAX_DURATION_S + 0.5, "at most 7 days"),
+])
+def test_parse_duration_refuses_what_the_lab_cannot_honour(bad: object, says: str) -> None:
+    with pytest.raises(ValueError, match=says) as info:
+        parse_duration(bad)
+    assert len(str(info.value)) < 120  # a megabyte of digits is not echoed back
+
+
+def test_the_longest_duration_is_seven_days() -> None:
+    assert parse_duration("168h") == parse_duration(604800) == MAX_DURATION_S == 7 * 86400
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    (float("nan"), "must be a finite number"), (float("inf"), "must be a finite number"), ("nan", "expected a rate"),
+    ("nan/s", "expected a rate"), ("100000/s", "at most 1000/s"), (1001, "at most 1000/s"), (10**400, "at most 1000/s"),
+    ("1e308", "at most 1000/s"),
+])
+def test_parse_rate_refuses_what_the_lab_cannot_honour(bad: object, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_rate(bad)
+
+
+def test_the_highest_rate_is_a_thousand_per_second() -> None:
+    assert parse_rate("1000/s") == parse_rate("60000/m") == MAX_RATE_PER_S == 1000.0

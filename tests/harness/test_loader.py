@@ -242,3 +242,54 @@ def test_run_lists_every_problem_before_running_anything(tmp_path: Path, capsys:
     assert err[1].startswith(f"  {bad}:8: field 'workload[0].rate'")
     assert err[2].startswith(f"  {bad}:17: field 'expectations[0].within'")
     assert not (tmp_path / "reports").exists()
+
+
+# --- issue 14: each whole-scenario error names the line and field it is about -----------------------------------
+
+def test_duration_zero_points_at_its_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path, VALID.replace("duration: 5m", "duration: 0"))
+    assert (error.line, error.field) == (4, "duration")
+    assert str(error) == f"{tmp_path / 'scenario.yaml'}:4: field 'duration': duration must be positive"
+
+
+def test_overlapping_faults_point_at_the_later_one(tmp_path: Path) -> None:
+    text = VALID.replace("    for: 90s\n", "    for: 90s\n  - kind: outage\n    target: medplum\n    at: 2m\n"
+                                             "    mode: drop\n")
+    error = load_error(tmp_path, text)
+    assert (error.line, error.field) == (14, "faults[1]")
+    assert error.message.startswith("faults[0] and faults[1] are both outage on medplum, overlap in time (60-150s "
+                                    "and 120-300s)")
+
+
+def test_many_contradicting_faults_are_one_line_each_not_one_per_pair(tmp_path: Path) -> None:
+    more = "".join(f"  - {{kind: outage, target: medplum, at: 1m, status: {510 + i}}}\n" for i in range(30))
+    errors = all_errors(tmp_path, VALID.replace("expectations:\n", more + "expectations:\n"))
+    assert [e.field for e in errors] == [f"faults[{i}]" for i in range(1, 31)]
+    assert all(e.message.startswith("faults[0] and ") for e in errors)
+
+
+def test_a_fault_after_the_end_points_at_its_at(tmp_path: Path) -> None:
+    error = load_error(tmp_path, VALID.replace("at: 1m", "at: 9m"))
+    assert (error.line, error.field) == (12, "faults[0].at")
+    assert error.message == "faults[0] starts at 540s, at or after the end (300s)"
+
+
+def test_a_vendor_outside_setup_vendors_points_at_its_field(tmp_path: Path) -> None:
+    error = load_error(tmp_path, VALID.replace("runbook:", "setup:\n  vendors: [epic]\nrunbook:")
+                       .replace("target: medplum", "target: epic").replace("within: 30s", "within: 30s\n    name: b"))
+    assert (error.line, error.field) == (9, "workload[0].vendor"), error
+    assert error.message == ("workload[0] refers to vendor 'medplum', which setup.vendors does not configure (epic)")
+
+
+def test_a_workload_stream_starting_after_the_end_points_at_its_start(tmp_path: Path) -> None:
+    error = load_error(tmp_path, VALID.replace("    rate: 2/s\n", "    rate: 2/s\n    start: 6m\n"))
+    assert (error.line, error.field) == (9, "workload[0].start")
+    assert "it would start nothing" in error.message
+
+
+def test_a_consent_step_on_a_patient_the_pipeline_never_seeded_points_at_it(tmp_path: Path) -> None:
+    text = (VALID.replace("runbook:", "setup:\n  sync: {patients: 3}\nrunbook:")
+            .replace("expectations:", "steps:\n  - {at: 2m, action: revoke_consent, patient: 3}\nexpectations:"))
+    error = load_error(tmp_path, text)
+    assert (error.line, error.field) == (17, "steps[0].patient")
+    assert error.message == "steps[0] revoke_consent names patient 3 (0-based), but setup.sync seeds 3"
