@@ -44,6 +44,9 @@ SMART_PATHS = frozenset({"/.well-known/smart-configuration"})
 OAUTH_ERROR_SCHEMA: JsonObject = {"type": "object", "required": ["error"],
                                   "properties": {"error": {"type": "string"},
                                                  "error_description": {"type": ["string", "null"]}}}
+#: Prefix of the component schemas declared here (apart from FastAPI's own)
+COMPONENT = "FHIR_"
+OUTCOME_REF: JsonObject = {"$ref": f"#/components/schemas/{COMPONENT}OperationOutcome"}
 _ID_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"}
 
 
@@ -72,12 +75,17 @@ def json_error_responses(operation: JsonObject, schema: JsonObject, media_types:
     responses["default"] = {"description": description, "content": _content(schema, media_types)}
 
 
+def _ref(resource_type: str) -> JsonObject:
+    """A reference to one resource type's schema (declared once in `components`, `_document`)."""
+    return {"$ref": f"#/components/schemas/{COMPONENT}{resource_type}"}
+
+
 def _body(schema: JsonObject, media_types: Iterable[str]) -> JsonObject:
     return {"required": True, "content": _content(schema, media_types)}
 
 
 def _fhir_operation(operation: JsonObject, media: str, *, ok_media: str | None = None) -> None:
-    json_error_responses(operation, OPERATION_OUTCOME_SCHEMA, sorted({FHIR_MEDIA, media}), "An OperationOutcome")
+    json_error_responses(operation, OUTCOME_REF, sorted({FHIR_MEDIA, media}), "An OperationOutcome")
     responses = operation["responses"]
     ok = responses.pop("200", None)
     if ok is not None:
@@ -94,7 +102,7 @@ def _other_operation(path: str, operation: JsonObject) -> None:
     if path.rstrip("/").endswith("/token"):
         json_error_responses(operation, OAUTH_ERROR_SCHEMA, ("application/json",), "An OAuth 2.0 error")
     else:
-        json_error_responses(operation, OPERATION_OUTCOME_SCHEMA, (FHIR_MEDIA,), "An OperationOutcome")
+        json_error_responses(operation, OUTCOME_REF, (FHIR_MEDIA,), "An OperationOutcome")
 
 
 def _concrete(operation: JsonObject, resource_type: str, suffix: str) -> JsonObject:
@@ -104,7 +112,15 @@ def _concrete(operation: JsonObject, resource_type: str, suffix: str) -> JsonObj
     for parameter in copied["parameters"]:
         if parameter.get("name") == "resource_id":
             parameter["schema"] = dict(_ID_PARAMETER)
-    copied["requestBody"] = _body(resource_schema(resource_type), WRITE_TYPES)
+    copied["requestBody"] = _body(_ref(resource_type), WRITE_TYPES)
+    ok = copied["responses"].pop("2XX")
+    etag = {"description": "The new version: W/\"<versionId>\"", "required": True, "schema": {"type": "string",
+                                                                                           "pattern": '^W/"[^"]+"$'}}
+    location = {"description": "The new resource (and version)", "required": True, "schema": {"type": "string"}}
+    copied["responses"]["200"] = {**ok, "description": "The resource (updated, or matched by If-None-Exist)",
+                                  "headers": {"ETag": etag}}
+    copied["responses"]["201"] = {**ok, "description": "The resource, created", "headers": {"ETag": etag,
+                                                                                            "Location": location}}
     copied["operationId"] = f"{copied.get('operationId', 'op')}_{resource_type}_{suffix}"
     return copied
 
@@ -128,7 +144,7 @@ def _document(doc: JsonObject, personality: FhirPersonality, prefixes: tuple[str
                 continue
             _fhir_operation(operation, media, ok_media="application/json" if rel in SMART_PATHS else None)
             if rel in ("", "/") and method == "post":
-                operation["requestBody"] = _body(bundle_schema(types), WRITE_TYPES)
+                operation["requestBody"] = _body(bundle_schema(types, _ref), WRITE_TYPES)
             elif rel == "/{resource_type}" and method in ("post", "put"):
                 operation["requestBody"] = _body(RESOURCE_SCHEMA, WRITE_TYPES)
                 if method == "post":
@@ -148,6 +164,10 @@ def _document(doc: JsonObject, personality: FhirPersonality, prefixes: tuple[str
                     ("application/x-www-form-urlencoded",))
     for path, item in added.items():
         paths.setdefault(path, {}).update(item)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas[f"{COMPONENT}OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
+    for resource_type in types:
+        schemas[f"{COMPONENT}{resource_type}"] = resource_schema(resource_type)
 
 
 def document_fhir(api: FastAPI, personality: FhirPersonality, prefixes: Iterable[str]) -> None:

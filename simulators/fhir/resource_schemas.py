@@ -11,11 +11,13 @@ document and slow to generate from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 JsonSchema = dict[str, Any]
 
-__all__ = ["BUNDLE_SCHEMA", "JSON_PATCH_SCHEMA", "OPERATION_OUTCOME_SCHEMA", "RESOURCE_SCHEMA", "resource_schema"]
+__all__ = ["BUNDLE_SCHEMA", "JSON_PATCH_SCHEMA", "OPERATION_OUTCOME_SCHEMA", "RESOURCE_SCHEMA", "bundle_schema",
+           "resource_schema"]
 
 _TEXT: JsonSchema = {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9 ]{0,18}[A-Za-z0-9])?$"}
 _CODE: JsonSchema = {"type": "string", "pattern": "^[A-Za-z0-9-]{1,16}$"}
@@ -128,10 +130,10 @@ def resource_schema(resource_type: str) -> JsonSchema:
             "properties": {"resourceType": {"const": resource_type}, "id": _ID, **fields}}
 
 
-def _entry(resource_types: tuple[str, ...]) -> JsonSchema:
+def _entry(resource_types: tuple[str, ...], resource: Callable[[str], JsonSchema]) -> JsonSchema:
     return {"type": "object", "additionalProperties": False, "required": ["request"],
             "properties": {"fullUrl": {"type": "string", "pattern": "^urn:uuid:[0-9a-f]{8}$"},
-                           "resource": {"oneOf": [resource_schema(t) for t in resource_types]},
+                           "resource": {"oneOf": [resource(t) for t in resource_types]},
                            "request": {"type": "object", "additionalProperties": False, "required": ["method", "url"],
                                        "properties": {"method": _enum("GET", "POST", "PUT", "DELETE"),
                                                       "url": {"type": "string",
@@ -139,11 +141,13 @@ def _entry(resource_types: tuple[str, ...]) -> JsonSchema:
                                                                          "(/[A-Za-z0-9-]{1,8})?$"}}}}}
 
 
-def bundle_schema(resource_types: tuple[str, ...]) -> JsonSchema:
-    """A batch or transaction Bundle of up to three entries of `resource_types`."""
+def bundle_schema(resource_types: tuple[str, ...],
+                  resource: Callable[[str], JsonSchema] = resource_schema) -> JsonSchema:
+    """A batch or transaction Bundle of up to three entries of `resource_types` (each type's schema given by
+    `resource`: a `$ref` in a document)."""
     return {"type": "object", "additionalProperties": False, "required": ["resourceType", "type"],
             "properties": {"resourceType": {"const": "Bundle"}, "type": _enum("batch", "transaction"),
-                           "entry": {"type": "array", "maxItems": 3, "items": _entry(resource_types)}}}
+                           "entry": {"type": "array", "maxItems": 3, "items": _entry(resource_types, resource)}}}
 
 
 BUNDLE_SCHEMA = bundle_schema(("Patient", "Observation"))
