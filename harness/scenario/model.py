@@ -20,6 +20,9 @@ Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=40)]
 #: in virtual mode (`ehrlab run`, one read_patient stream, 30,000 operations): about 6.5 KB of memory and 0.6 ms
 #: each, so the limit is about 650 MB and a minute; a heavier load is `ehrlab load`'s (locust), not a scenario's.
 MAX_ARRIVALS = 100_000
+#: Most synthetic patients seeded per vendor: seeding is about 4 ms and 24 KB each in virtual mode (10,000 for one
+#: vendor took 40 s and 320 MB), so 2,000 on each of four vendors is about 30 s and 200 MB before the run starts.
+MAX_PATIENTS = 2_000
 #: Longest lists a scenario may hold (the fault-overlap check compares every pair of faults).
 MAX_WORKLOAD, MAX_FAULTS, MAX_STEPS, MAX_EXPECTATIONS = 50, 500, 1000, 500
 
@@ -75,7 +78,7 @@ class FailoverSetup(BaseModel):
 class Setup(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    patients: int = Field(default=20, ge=1, le=10_000, description="synthetic patients seeded per vendor")
+    patients: int = Field(default=20, ge=1, le=MAX_PATIENTS, description="synthetic patients seeded per vendor")
     vendors: list[VendorName] | None = Field(
         default=None, description="the vendors this scenario configures; if given, every reference must be one")
     sync: SyncSetup | None = Field(default=None, description="wire the sync pipeline to Medplum")

@@ -184,6 +184,8 @@ def test_aliases_within_the_limit_still_load(tmp_path: Path) -> None:
      "Input should be less than or equal to 2147483647"),
     ("at: 1m", "at: .nan", 12, "faults[0].at", "a duration must be a finite number"),
     ("within: 30s", "within: .inf", 17, "expectations[0].within", "a duration must be a finite number"),
+    ("duration: 5m", "duration: 5m\nsetup:\n  patients: 2001", 6, "setup.patients",
+     "Input should be less than or equal to 2000"),
     ("duration: 5m", "duration: 5m\nseed: 100000000000000000000", 5, "seed",
      "Input should be less than or equal to 9223372036854775807"),
 ])
