@@ -115,7 +115,9 @@ def _check_between(between: tuple[float | object, float | object] | None) -> Non
         return
     begin, end = between
     if isinstance(begin, float) and isinstance(end, float) and end <= begin:
-        raise ValueError(f"between: {begin:g}s to {end:g}s is empty")
+        from harness.scenario.issues import located  # here: harness.scenario imports this module
+
+        raise located(("between",), f"between: {begin:g}s to {end:g}s is empty")
 
 
 class SuccessRate(_OperationScope):
@@ -209,7 +211,9 @@ class EventCount(CheckBase):
         if fields is None:
             raise ValueError(f"unknown event kind {self.kind!r} (known: {', '.join(sorted(EVENT_FIELDS))})")
         if self.max is not None and self.max < self.min:
-            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+            from harness.scenario.issues import located  # here: harness.scenario imports this module
+
+            raise located(("max",), f"max ({self.max}) is below min ({self.min})")
         if self.min == 0 and self.max is None:
             raise ValueError("give min or max: with neither the check cannot fail")
         if self.allow_empty:

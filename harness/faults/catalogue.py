@@ -117,7 +117,9 @@ class LatencyFault(SimulatorFault):
     @model_validator(mode="after")
     def _ordered(self) -> LatencyFault:
         if self.min > self.max:
-            raise ValueError(f"min ({self.min:g}s) must not exceed max ({self.max:g}s)")
+            from harness.scenario.issues import located  # here: harness.scenario imports this module
+
+            raise located(("min",), f"min ({self.min:g}s) must not exceed max ({self.max:g}s)")
         return self
 
     def chaos_endpoint(self) -> str:

@@ -138,8 +138,10 @@ class SlicerFault(NetworkFault):
     @model_validator(mode="after")
     def _variation_below_average(self) -> SlicerFault:
         if self.size_variation >= self.average_size:
-            raise ValueError(f"size_variation ({self.size_variation}) must be less than "
-                             f"average_size ({self.average_size})")
+            from harness.scenario.issues import located  # here: harness.scenario imports this module
+
+            raise located(("size_variation",), f"size_variation ({self.size_variation}) must be less than "
+                                               f"average_size ({self.average_size})")
         return self
 
     def toxic_type(self) -> ToxicType:

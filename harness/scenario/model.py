@@ -101,7 +101,7 @@ class LabSettings(BaseModel):
     @model_validator(mode="after")
     def _positive(self) -> LabSettings:
         if self.max_lateness <= 0:
-            raise ValueError("max_lateness must be positive")
+            raise located(("max_lateness",), "max_lateness must be positive")
         return self
 
 

@@ -293,3 +293,20 @@ def test_a_consent_step_on_a_patient_the_pipeline_never_seeded_points_at_it(tmp_
     error = load_error(tmp_path, text)
     assert (error.line, error.field) == (17, "steps[0].patient")
     assert error.message == "steps[0] revoke_consent names patient 3 (0-based), but setup.sync seeds 3"
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "says"), [
+    ("kind: outage", "kind: latency\n    min: 2s\n    max: 500ms", 11, "faults[0].min", "must not exceed max"),
+    ("kind: outage", "kind: slicer\n    average_size: 10\n    size_variation: 10", 12, "faults[0].size_variation",
+     "must be less than average_size"),
+    ("    within: 30s\n", "    within: 30s\n  - check: success_rate\n    min: 0.9\n    between: [2m, 1m]\n", 20,
+     "expectations[1].between", "between: 120s to 60s is empty"),
+    ("    within: 30s\n", "    within: 30s\n  - check: events\n    kind: request\n    min: 3\n    max: 2\n", 21,
+     "expectations[1].max", "max (2) is below min (3)"),
+    ("duration: 5m", "duration: 5m\nlab:\n  max_lateness: 0s", 6, "lab.max_lateness", "max_lateness must be positive"),
+])
+def test_a_model_check_between_two_fields_points_at_the_field_to_change(tmp_path: Path, old: str, new: str,
+                                                                       line: int, field: str, says: str) -> None:
+    error = load_error(tmp_path, VALID.replace(old, new))
+    assert (error.line, error.field) == (line, field), error
+    assert says in error.message

@@ -106,7 +106,7 @@ def test_a_bare_number_is_refused_for_toxic_durations(tmp_path: Path) -> None:
     ("{kind: limit_data, target: medplum, at: 1m, bytes: -1}", "faults[0].bytes", "greater than or equal to 0"),
     ("{kind: timeout, target: medplum, at: 1m, toxicity: 1.5}", "faults[0].toxicity", "less than or equal to 1"),
     ("{kind: reset_peer, target: medplum, at: 1m, stream: sideways}", "faults[0].stream", "upstream"),
-    ("{kind: slicer, target: medplum, at: 1m, average_size: 10, size_variation: 10}", "faults[0]",
+    ("{kind: slicer, target: medplum, at: 1m, average_size: 10, size_variation: 10}", "faults[0].size_variation",
      "must be less than average_size"),
     ("{kind: proxy_down, target: medplum, at: 1m, toxicity: 0.5}", "faults[0].toxicity", "unknown field"),
     ("{kind: slow_close, target: medplum, at: 1m, delay: 2h}", "faults[0].delay", "less than or equal to 3600"),
