@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from harness.cli import main
-from integrations.sync.deid import ENCOUNTER_ID_SYSTEM, OBSERVATION_ID_SYSTEM, PATIENT_TOKEN_SYSTEM
+from integrations.sync.deid import ENCOUNTER_ID_SYSTEM, OBSERVATION_ID_SYSTEM, PATIENT_TOKEN_SYSTEM, fhir_id
 from tests.e2e.helpers import REPO, default_sigint
 from tests.integrations.queue.redis_server import RedisServer, missing_reason, redis_binary, redis_required
 
@@ -121,25 +121,40 @@ def served_medplum(log: Path) -> Iterator[Medplum]:
             lines.join()
 
 
-def identifiers(medplum: Medplum, resource_type: str, system: str) -> Counter[str]:
+@contextmanager
+def fhir_client(medplum: Medplum) -> Iterator[httpx.Client]:
+    """A client of the simulator's FHIR API with the printed client's token."""
+    with httpx.Client(base_url=f"{medplum.base_url}/fhir/R4", timeout=30) as client:
+        token = httpx.post(f"{medplum.base_url}/oauth2/token", timeout=30, data={
+            "grant_type": "client_credentials", "client_id": medplum.client_id, "client_secret": medplum.secret})
+        assert token.status_code == 200, token.text
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client
+
+
+def identifiers(client: httpx.Client, resource_type: str, system: str) -> Counter[str]:
     """How many resources of the type Medplum holds per identifier value of `system` (all pages)."""
     found: Counter[str] = Counter()
-    with httpx.Client(base_url=medplum.base_url, timeout=30) as client:
-        token = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": medplum.client_id,
-                                                   "client_secret": medplum.secret})
-        assert token.status_code == 200, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        url: str | None = f"/fhir/R4/{resource_type}?_count=100"
-        while url is not None:
-            page = client.get(url, headers=headers)
-            assert page.status_code == 200, page.text
-            bundle = page.json()
-            for entry in bundle.get("entry", []):
-                for identifier in entry["resource"].get("identifier", []):
-                    if identifier.get("system") == system:
-                        found[identifier["value"]] += 1
-            url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+    url: str | None = f"/{resource_type}?_count=100"
+    while url is not None:
+        page = client.get(url)
+        assert page.status_code == 200, page.text
+        bundle = page.json()
+        for entry in bundle.get("entry", []):
+            for identifier in entry["resource"].get("identifier", []):
+                if identifier.get("system") == system:
+                    found[identifier["value"]] += 1
+        url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
     return found
+
+
+SYSTEMS = {"Encounter": ENCOUNTER_ID_SYSTEM, "Observation": OBSERVATION_ID_SYSTEM, "Patient": PATIENT_TOKEN_SYSTEM}
+
+
+def discrepancies(client: httpx.Client, kind: str, ids: set[str]) -> tuple[set[str], dict[str, int], set[str]]:
+    """Against the records' ids: those Medplum lacks (lost), holds more than once (duplicated), holds unasked."""
+    held = identifiers(client, kind, SYSTEMS[kind])
+    return ids - set(held), {value: n for value, n in held.items() if n > 1}, set(held) - ids
 
 
 def queue_counts(stats: str) -> dict[str, int]:
@@ -217,14 +232,18 @@ def drill(tmp_path: Path, store: list[str]) -> None:
                 "Patient": {row[0] for row in app.execute("SELECT token FROM patient_tokens")},
             }
         assert sum(len(ids) for kind, ids in expected.items() if kind != "Patient") == total
-        systems = {"Encounter": ENCOUNTER_ID_SYSTEM, "Observation": OBSERVATION_ID_SYSTEM,
-                   "Patient": PATIENT_TOKEN_SYSTEM}
-        for kind, ids in expected.items():
-            held = identifiers(medplum, kind, systems[kind])
-            lost = ids - set(held)
-            duplicated = {value: n for value, n in held.items() if n > 1}
-            unexpected = set(held) - ids
-            assert (len(lost), len(duplicated), len(unexpected)) == (0, 0, 0), (kind, lost, duplicated, unexpected)
+        with fhir_client(medplum) as client:
+            for kind, ids in expected.items():
+                assert discrepancies(client, kind, ids) == (set(), {}, set()), kind
+
+            # The judge sees a loss and a duplicate: delete one record's resource, create a second of another
+            gone, twice = sorted(expected["Observation"])[:2]
+            assert client.delete(f"/Observation/{fhir_id(gone)}").status_code in (200, 204)
+            copy = client.get(f"/Observation/{fhir_id(twice)}").json()
+            copy.pop("id")
+            copy.pop("meta", None)
+            assert client.post("/Observation", json=copy).status_code == 201
+            assert discrepancies(client, "Observation", expected["Observation"]) == ({gone}, {twice: 2}, set())
 
 
 @pytest.mark.real_network
