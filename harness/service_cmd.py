@@ -185,9 +185,9 @@ async def seed_demo(wired: Wired, rng: random.Random, patients: int = DEMO_PATIE
 
 
 def demo_patients(wired: Wired) -> list[str]:
-    """The demo organisation's patient tokens already in the database, oldest first."""
+    """The demo organisation's patient tokens already in the database, in the order they were added."""
     rows = wired.store.db.connection.execute(
-        "SELECT token FROM patient_tokens WHERE org_id = ? ORDER BY created_ms, token", (DEMO_ORG,)).fetchall()
+        "SELECT token FROM patient_tokens WHERE org_id = ? ORDER BY rowid", (DEMO_ORG,)).fetchall()
     return [str(row[0]) for row in rows]
 
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 from harness import guard
 from harness.clock import RealClock
 from harness.errors import UsageError
+from harness.shutdown import run_until_stopped
 from simulators.toxiproxy.server import ConfigError, serve_toxiproxy
 
 
@@ -55,10 +54,7 @@ async def _serve(args: argparse.Namespace, seed: int) -> None:
     async with serve_toxiproxy(args.host, args.port, args.config, clock=RealClock(), rng=random.Random(seed),
                                proxy_metrics=args.proxy_metrics) as url:
         print(f"ehrlab proxy: Toxiproxy API on {url} (seed {seed}); Ctrl-C stops it", flush=True)
-        stop = asyncio.Event()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not in the main thread
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)  # `docker stop`, `kill`
-        await stop.wait()
+        await asyncio.Event().wait()  # until Ctrl-C or SIGTERM (`docker stop`, `kill`): run_until_stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,11 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     seed = args.seed if args.seed is not None else random.SystemRandom().getrandbits(31)
     try:
-        asyncio.run(_serve(args, seed))
+        # SIGTERM's handler is installed before the server starts, so a SIGTERM just after the banner stops it in
+        # order as Ctrl-C does (it used to end the process when it came before the handler)
+        stopped = run_until_stopped(_serve(args, seed))
     except (ConfigError, OSError) as exc:
         print(f"ehrlab proxy: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    if stopped is not None:
         print("ehrlab proxy: stopped", file=sys.stderr)
     return 0
 

@@ -2,7 +2,7 @@
 130 (a load run cut short), no traceback, nothing it created for itself left behind (each child's TMPDIR is an
 empty folder of the test's, checked empty afterwards), nothing of the user's lost (`service --db` keeps its data
 and, served again, adds no demo patients). `ehrlab run --mode real` is tests/e2e/test_aborts.py's; `ehrlab
-proxy`'s SIGINT/SIGTERM is tests/toxiproxy/test_cli.py's."""
+proxy`'s SIGINT with a config is tests/toxiproxy/test_cli.py's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
@@ -27,13 +26,20 @@ pytestmark = pytest.mark.real_network
 STOP_TIMEOUT_S = 30.0  # a loaded 2-core machine: uvicorn's graceful shutdown, the worker's close
 
 
-def _read_until(stream: IO[str], marker: str, limit: int = 60) -> str:
+def _read_until(proc: subprocess.Popen[str], marker: str, limit: int = 60) -> str:
+    """The child's stdout up to the line with `marker`; fails with its stderr when it ended without one."""
+    assert proc.stdout is not None
     lines: list[str] = []
-    for line in stream:
+    for line in proc.stdout:
         lines.append(line)
         if marker in line or len(lines) >= limit:
             break
-    return "".join(lines)
+    text = "".join(lines)
+    if marker not in text:
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        raise AssertionError(f"no {marker!r} line on stdout: {text}\nstderr: {err}")
+    return text
 
 
 @contextmanager
@@ -66,8 +72,7 @@ def test_serve_removes_the_private_key_on_sigterm_and_ctrl_c(tmp_path: Path, sig
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     with _command(["serve", "epic", "--seed", "2", "--patients", "1"], tmp) as proc:
-        assert proc.stdout is not None
-        text = _read_until(proc.stdout, "admin token")
+        text = _read_until(proc, "admin token")
         key = re.search(r"private key\s+(\S+)", text)
         assert key, text
         key_file = Path(key.group(1))
@@ -78,6 +83,17 @@ def test_serve_removes_the_private_key_on_sigterm_and_ctrl_c(tmp_path: Path, sig
     assert "Traceback" not in err
     assert "stopped" in out
     assert not key_file.exists()
+    assert list(tmp.iterdir()) == []
+
+
+def test_proxy_on_sigterm_exits_0_and_leaves_nothing(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with _command(["proxy", "--port", "0", "--seed", "1"], tmp) as proc:
+        assert "Toxiproxy API on http://127.0.0.1:" in _read_until(proc, "Toxiproxy API")
+        code, _, err = _stop(proc, signal.SIGTERM)
+    assert code == 0, err
+    assert "Traceback" not in err
     assert list(tmp.iterdir()) == []
 
 
@@ -94,7 +110,7 @@ def _serve_service(args: list[str], tmp: Path) -> tuple[dict[str, int], list[str
     """Start the service, read its stats and demo patients through its API and printout, SIGTERM it."""
     with _command(["service", *args], tmp) as proc:
         assert proc.stdout is not None
-        text = _read_until(proc.stdout, "demo patients")
+        text = _read_until(proc, "demo patients")
         url = re.search(r"service URL\s+(http://127\.0\.0\.1:\d+)", text)
         token = re.search(r"operator token\s+([0-9a-f]{64})", text)
         patients = re.search(r"demo patients\s+(\S.*?)\s+\(", text)
@@ -149,7 +165,7 @@ def test_load_on_sigterm_ends_its_processes_and_removes_the_service_database(tmp
     with _command(["load", "service", "--users", "1", "--run-time", "60s", "--seed", "3", "--report-dir",
                    str(reports)], tmp) as proc:
         assert proc.stdout is not None
-        _read_until(proc.stdout, "== load")
+        _read_until(proc, "== load")
         deadline = time.monotonic() + 60  # real time: the launcher starts the simulators and the service
         launcher_log = None
         while time.monotonic() < deadline:
