@@ -166,7 +166,14 @@ def run_enqueue(args: argparse.Namespace) -> int:
         raise UsageError(f"--count must be between 1 and {MAX_COUNT}")
     check_db(args.db, must_exist=False)
     check_redis_url(args.redis, allow_remote=args.allow_remote)
-    done = asyncio.run(enqueue(args.db, args.redis, args.count, args.seed))
+    fresh = not args.db.exists()
+    try:
+        done = asyncio.run(enqueue(args.db, args.redis, args.count, args.seed))
+    except UsageError:  # the queue could not be reached: leave no new, empty database behind
+        if fresh:
+            for leftover in (args.db, *(args.db.with_name(args.db.name + end) for end in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+        raise
     extra = done.added - args.count
     first = f" and {extra} first records of newly registered demo patients" if extra > 0 else ""
     print(f"added {done.added} sync jobs: {args.count} observations of demo patients {', '.join(done.patients)} "

@@ -353,3 +353,11 @@ def test_worker_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path: Path, sig: signal.
     assert "Traceback" not in stderr
     assert any(line.startswith(f"stopping ({sig.name})") for line in lines.seen), lines.seen
     assert lines.seen[-1].startswith("stopped (this worker: ")
+
+
+def test_enqueue_to_an_unreachable_queue_exits_2_and_leaves_no_new_database(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "new.db"
+    assert main(["enqueue", "--db", str(db), "--count", "3", "--redis", "redis://127.0.0.1:1/0"]) == 2
+    assert "cannot reach the job queue at redis://127.0.0.1:1/0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
