@@ -56,7 +56,8 @@ def add_parser(commands: Any) -> None:
     worker.add_argument("--medplum-url", required=True, metavar="URL",
                         help="the Medplum simulator to write to (`ehrlab serve medplum --seed N` prints it)")
     worker.add_argument("--seed", type=int, required=True, help="the simulator's seed (its credentials derive from it)")
-    worker.add_argument("--concurrency", type=int, default=5, metavar="N", help="jobs at once in this worker (default 5)")
+    worker.add_argument("--concurrency", type=int, default=5, metavar="N",
+                        help="jobs at once in this worker (default 5)")
     worker.add_argument("--rate-limit", type=int, default=10, metavar="N",
                         help="jobs started per second across all workers (default 10, runbook 002 §2.2; 0: none)")
     worker.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
