@@ -20,7 +20,7 @@ from tests.openapi_fuzz import fuzz_openapi
 from tests.vendors.keys import CLIENT_ID
 from tests.vendors.support import ADMIN_TOKEN, make_allscripts, make_cerner, make_epic
 
-MAX_EXAMPLES = 6  # 530-860 requests per vendor in 4-8 s (a create and an update per resource type are documented)
+MAX_EXAMPLES = 4  # 360-580 requests per vendor in 3-6 s (a create and an update per resource type are documented)
 
 BUILDERS: dict[str, tuple[Callable[[VirtualClock], Any], tuple[str, ...]]] = {
     "epic": (make_epic, ("system/*.cruds",)),
