@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from harness.errors import HarnessError
@@ -28,16 +27,6 @@ class CatalogueError(HarnessError):
         self.file, self.line, self.field, self.message = str(file), line, field, message
         where = self.file if line is None else f"{self.file}:{line}"
         super().__init__(f"{where}: " + (f"field '{field}': " if field else "") + message)
-
-
-def _lines(node: yaml.Node, path: Loc, out: dict[Loc, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _lines(value, (*path, str(key.value)), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines(item, (*path, i), out)
 
 
 def _field(data: Any, loc: Loc) -> tuple[Loc, str]:
@@ -63,22 +52,25 @@ def _field(data: Any, loc: Loc) -> tuple[Loc, str]:
 
 
 def load_catalogue(path: Path | str) -> Catalogue:
+    """Read with the scenario loader's bounded reader (a regular file of at most 1 MiB, nesting and aliases
+    bounded, duplicate keys refused): `EHRLAB_SLAS` can name any file, so the catalogue is input like a scenario."""
+    from harness.errors import ScenarioError
+    from harness.scenario.loader import read_yaml
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogueError(path, f"cannot read the SLA catalogue: {exc.strerror or exc}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogueError(path, f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                             line=None if mark is None else mark.line + 1) from None
-    if not isinstance(data, dict) or node is None:
-        raise CatalogueError(path, "the catalogue must be a mapping with version, evaluation, bands, rules ...")
-    lines: dict[Loc, int] = {}
-    _lines(node, (), lines)
+        doc = read_yaml(path, "the SLA catalogue (version, evaluation, bands, rules ...)")
+    except ScenarioError as exc:
+        problem = exc.message
+        if problem.startswith("invalid YAML: "):
+            problem = "not valid YAML: " + problem.removeprefix("invalid YAML: ")
+        elif exc.line is None and exc.field is None:
+            problem = f"cannot read the SLA catalogue: {problem}"
+        raise CatalogueError(path, problem, line=exc.line, field=exc.field) from None
+    if doc.problems:
+        first = doc.problems[0]
+        raise CatalogueError(path, first.message, line=first.line, field=first.field)
+    data, lines = doc.data, doc.lines
     try:
         return Catalogue.model_validate(data)
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,22 @@ def test_thresholds_convert_to_the_series_unit(text: str, unit: str, value: floa
 def test_thresholds_of_the_wrong_unit_are_refused(text: str, unit: str) -> None:
     with pytest.raises(ValueError, match="wrong unit"):
         parse_condition(text, unit)  # type: ignore[arg-type]
+
+
+def test_a_hostile_catalogue_is_refused_like_a_hostile_scenario(tmp_path: Path) -> None:
+    """EHRLAB_SLAS may name any file: the catalogue goes through the scenario loader's bounded reader."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("version: " + "[" * 50_000 + "]" * 50_000 + "\n", encoding="utf-8")
+    with pytest.raises(CatalogueError, match="nested") as caught:
+        load_catalogue(deep)
+    assert caught.value.file == str(deep)
+    laughs = tmp_path / "laughs.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 9)]
+    laughs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(CatalogueError, match="values"):
+        load_catalogue(laughs)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(CatalogueError, match="not a regular file"):
+        load_catalogue(fifo)
