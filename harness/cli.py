@@ -129,13 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     add_check_parser(commands)
     add_events_parser(commands)
     add_load_parser(commands)
-    return parser
-
     from harness.queue_cmd import add_parsers as add_queue_parsers
     from harness.worker_cmd import add_parser as add_worker_parser
 
     add_queue_parsers(commands)
     add_worker_parser(commands)
+    return parser
+
 
 def _run_id(report_dir: Path, mode: str, seed: int) -> str:
     stamp = RealClock().now().strftime("%Y%m%dT%H%M%SZ")
@@ -294,9 +294,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db,
                                    medplum_url=args.medplum_url, allow_any_host=args.allow_any_host,
                                    redis_url=args.redis)
-        if args.command == "load":
-            from harness.load import command as load_command
-
         if args.command == "worker":
             from harness import worker_cmd
 
@@ -309,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness import queue_cmd
 
             return queue_cmd.run_stats(args)
+        if args.command == "load":
+            from harness.load import command as load_command
+
             return load_command.run(args)
         if args.command == "report":
             from harness import report_cmd
