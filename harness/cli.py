@@ -9,7 +9,8 @@ the fault proxy.
     ehrlab events [KIND] [--list]
     ehrlab list [PATH...] [--only TAG]... [--skip TAG]...
     ehrlab serve VENDOR...|all [--host 127.0.0.1] [--port P] [--seed N] [--patients N]
-    ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH]
+    ehrlab service [--host 127.0.0.1] [--port P] [--seed N] [--db PATH] [--medplum-url URL] [--redis URL]
+                   [--allow-remote]
     ehrlab proxy [--host 127.0.0.1] [--port 8474] [--config FILE]
     ehrlab load PROFILE [--users N] [--spawn-rate R] [--run-time 30s] [--workers N] [--fault-scenario FILE] ...
     ehrlab worker --db PATH [--redis URL] --medplum-url URL --seed N [--concurrency N] [--stall-timeout S] ...
@@ -107,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="keep the job queue on Redis at URL (redis://host:6379/0) instead of SQLite")
     service.add_argument("--allow-any-host", action="store_true",
                          help="allow --host 0.0.0.0 (every interface: inside a container; also EHRLAB_CONTAINER=1)")
+    service.add_argument("--allow-remote", action="store_true",
+                         help="allow a --medplum-url or --redis host outside loopback")
     commands.add_parser("proxy", help="run the Toxiproxy-compatible fault proxy (see `ehrlab proxy --help`)",
                         add_help=False)
     report = commands.add_parser("report", help="re-render a run's reports from its summary.json and journal.jsonl")
@@ -293,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return service_cmd.run(host=args.host, port=args.port, seed=args.seed, db=args.db,
                                    medplum_url=args.medplum_url, allow_any_host=args.allow_any_host,
-                                   redis_url=args.redis)
+                                   redis_url=args.redis, allow_remote=args.allow_remote)
         if args.command == "worker":
             from harness import worker_cmd
 

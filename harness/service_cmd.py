@@ -15,7 +15,9 @@ The seed decides the simulator's data and credentials (printed, so a session can
 anyone could recompute from a printed seed would be none. `--db PATH` keeps the application database at
 PATH and the queue beside it (PATH + "-queue"); by default both live in a temporary folder removed on exit.
 
-`--medplum-url URL` uses a Medplum simulator already running there (`ehrlab serve medplum --seed N`, possibly
+`--medplum-url URL` and `--redis URL` name loopback hosts unless `--allow-remote` (`harness.guard`, the lab's one
+loopback guard; docker-compose.yml passes it: its neighbours are other containers). `--medplum-url URL` uses a
+Medplum simulator already running there (`ehrlab serve medplum --seed N`, possibly
 behind a Toxiproxy proxy) instead of starting one: the same `--seed` gives the same credentials, since both
 derive them with `LabSecrets.generate` from the seed's `secrets.medplum` stream. Loopback only, unless every
 interface is asked for explicitly (`--host 0.0.0.0` with `--allow-any-host` or `EHRLAB_CONTAINER=1`, as
@@ -42,7 +44,7 @@ from fastapi import FastAPI
 
 from harness.clock import RealClock
 from harness.errors import UsageError
-from harness.guard import any_host_allowed, check_bind
+from harness.guard import any_host_allowed, check_bind, check_target
 from harness.rng import RandomSource, random_token
 from harness.shutdown import run_until_stopped
 from harness.vendors import VENDORS, LabSecrets, VendorClient
@@ -249,7 +251,7 @@ async def serve_service(*, host: str, port: int, seed: int, db: Path | None,
 
 
 def run(*, host: str, port: int, seed: int | None, db: Path | None, medplum_url: str | None = None,
-        allow_any_host: bool = False, redis_url: str | None = None) -> int:
+        allow_any_host: bool = False, redis_url: str | None = None, allow_remote: bool = False) -> int:
     if not 0 <= port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
     any_host = any_host_allowed(allow_any_host)
@@ -262,8 +264,11 @@ def run(*, host: str, port: int, seed: int | None, db: Path | None, medplum_url:
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
             raise UsageError(f"--medplum-url must be a URL like http://medplum:8000, not {medplum_url!r}")
         medplum_url = medplum_url.rstrip("/")
+        check_target("--medplum-url", medplum_url, allow_remote=allow_remote)  # the loopback guard
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
         raise UsageError(f"--redis must be a URL like redis://redis:6379/0, not {redis_url!r}")
+    if redis_url is not None:
+        check_target("--redis", redis_url, allow_remote=allow_remote)
     if db is not None and (db.is_dir() or not db.parent.is_dir()):
         raise UsageError(f"--db {db}: must be a file path in an existing directory")
     chosen = seed if seed is not None else random.SystemRandom().getrandbits(31)

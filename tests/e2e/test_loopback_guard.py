@@ -159,6 +159,16 @@ def test_the_lab_refuses_a_remote_toxiproxy_when_built(loopback_only: list[objec
     lab()
 
 
+@pytest.mark.parametrize(("flag", "url"), [("--medplum-url", "http://192.0.2.1:8000"),
+                                           ("--redis", "redis://192.0.2.1:6379/0"),
+                                           ("--medplum-url", "http://medplum.example:8000")])
+def test_service_refuses_a_remote_medplum_or_redis(loopback_only: list[object], capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path, flag: str, url: str) -> None:
+    assert main(["service", flag, url, "--db", str(tmp_path / "app.db")]) == 2
+    _one_line_refusal(capsys, f"{flag} points at", "outside loopback", "--allow-remote")
+    assert list(tmp_path.iterdir()) == []  # refused before the database was opened
+
+
 PLUGIN_TESTS = '''
 import pytest
 
