@@ -231,6 +231,9 @@ def execute(opts: RunOptions) -> RunResult:
             launcher.wait(20)
         except subprocess.TimeoutExpired:
             _stop(launcher, 5)
+        # interrupted between the launcher writing ready.json and this process reading it: the run's credentials
+        # must not stay in the report directory
+        (directory / "ready.json").unlink(missing_ok=True)
     return result
 
 

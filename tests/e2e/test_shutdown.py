@@ -184,3 +184,4 @@ def test_load_on_sigterm_ends_its_processes_and_removes_the_service_database(tmp
     assert not _pid_alive(int(pid.group(1)))  # the launcher did not outlive ehrlab load
     assert list(tmp.iterdir()) == []  # its service database's folder went with it
     assert "Traceback" not in launcher_log.read_text()
+    assert list(reports.glob("*/ready.json")) == []  # the run's credentials are not left in the report
