@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace, seed: int) -> None:
     async with serve_toxiproxy(args.host, args.port, args.config, clock=RealClock(), rng=random.Random(seed),
-                               proxy_metrics=args.proxy_metrics) as url:
+                               proxy_metrics=args.proxy_metrics,
+                               any_host=guard.any_host_allowed(args.allow_any_host)) as url:
         print(f"ehrlab proxy: Toxiproxy API on {url} (seed {seed}); Ctrl-C stops it", flush=True)
         await asyncio.Event().wait()  # until Ctrl-C or SIGTERM (`docker stop`, `kill`): run_until_stopped
 

@@ -15,13 +15,14 @@ serialises API changes, so a link sees them one at a time and in order.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from integrations.clock import Clock
-from simulators.toxiproxy._addr import AddressError, bound_address, listen, resolved_string
+from simulators.toxiproxy._addr import AddressError, bound_address, listen, resolved_string, split_host_port
 from simulators.toxiproxy._gojson import Float32
 from simulators.toxiproxy._link import Connection, Link, protocol_factory
 from simulators.toxiproxy.toxics import Toxic
@@ -74,8 +75,9 @@ class Proxy:
     """One listening proxy: its address, its upstream, its toxics and its live connections."""
 
     def __init__(self, name: str, listen: str, upstream: str, *, clock: Clock, rng: random.Random,
-                 traffic: Traffic) -> None:
+                 traffic: Traffic, any_host: bool = False) -> None:
         self.name = name
+        self.any_host = any_host
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
@@ -100,6 +102,7 @@ class Proxy:
     async def start(self) -> None:
         if self.enabled:
             raise AlreadyStarted
+        check_listen(self.listen, any_host=self.any_host)
         try:
             sock = await listen(self.listen)
         except AddressError as exc:
@@ -191,17 +194,41 @@ def toxic_json(toxic: Toxic) -> dict[str, Any]:
             "toxicity": Float32(toxic.toxicity)}
 
 
+def check_listen(address: str, *, any_host: bool) -> None:
+    """A proxy listens on loopback only unless the server was started for every interface (`--allow-any-host`,
+    `EHRLAB_CONTAINER=1`): its API is unauthenticated, and a client could otherwise open a port to the network
+    through it (the lab's one bind rule, `harness.guard.check_bind`, for the proxies the API creates). Host names
+    other than localhost are not looked up: they count as remote."""
+    if any_host:
+        return
+    try:
+        host, _ = split_host_port(address)
+    except AddressError:
+        return  # malformed: `listen` reports it with Go's text
+    if host in ("", "localhost"):
+        return  # an empty host binds 127.0.0.1 here
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ApiError(f"listen tcp {address}: this proxy server listens on loopback only; start it with "
+                   "--allow-any-host (or EHRLAB_CONTAINER=1) to listen on other interfaces", 403)
+
+
 class ProxyCollection:
     """All proxies by name (Toxiproxy's `ProxyCollection`)."""
 
-    def __init__(self, *, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, *, clock: Clock, rng: random.Random, any_host: bool = False) -> None:
+        self.any_host = any_host
         self.proxies: dict[str, Proxy] = {}
         self.traffic = Traffic()
         self._clock = clock
         self._rng = rng
 
     def new(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(name, listen, upstream, clock=self._clock, rng=self._rng, traffic=self.traffic)
+        return Proxy(name, listen, upstream, clock=self._clock, rng=self._rng, traffic=self.traffic,
+                     any_host=self.any_host)
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)

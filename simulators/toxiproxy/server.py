@@ -42,8 +42,9 @@ def _config_body(config: Config) -> tuple[bytes, str]:
 class ToxiproxyServer:
     """The proxy collection and its HTTP API, started and stopped as one."""
 
-    def __init__(self, *, clock: Clock, rng: random.Random, proxy_metrics: bool = False) -> None:
-        self.collection = ProxyCollection(clock=clock, rng=rng)
+    def __init__(self, *, clock: Clock, rng: random.Random, proxy_metrics: bool = False,
+                 any_host: bool = False) -> None:
+        self.collection = ProxyCollection(clock=clock, rng=rng, any_host=any_host)
         self.api = Api(self.collection, metrics=proxy_metrics)
         self._http = ApiServer(self.api, clock, rng)
         self._clock = clock
@@ -84,8 +85,9 @@ class ToxiproxyServer:
 @contextlib.asynccontextmanager
 async def serve_toxiproxy(host: str = "127.0.0.1", port: int = 0, config: Config | None = None, *,
                           clock: Clock | None = None, rng: random.Random | None = None,
-                          proxy_metrics: bool = False) -> AsyncIterator[str]:
-    """Serve the Toxiproxy API on `host:port` (port 0: ephemeral) and yield its base URL.
+                          proxy_metrics: bool = False, any_host: bool = False) -> AsyncIterator[str]:
+    """Serve the Toxiproxy API on `host:port` (port 0: ephemeral) and yield its base URL. Proxies the API creates
+    listen on loopback only unless `any_host` (`simulators.toxiproxy.proxy.check_listen`).
 
     `clock` defaults to the real clock and `rng` (jitter, toxicity, slicing) to `random.Random(0)`;
     the CLI passes a printed, reproducible seed. `config` is a path to a JSON file or the parsed
@@ -96,7 +98,7 @@ async def serve_toxiproxy(host: str = "127.0.0.1", port: int = 0, config: Config
 
         clock = RealClock()
     server = ToxiproxyServer(clock=clock, rng=rng if rng is not None else random.Random(0),
-                             proxy_metrics=proxy_metrics)
+                             proxy_metrics=proxy_metrics, any_host=any_host)
     try:
         if config is not None:
             await server.populate(config)
