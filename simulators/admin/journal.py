@@ -5,7 +5,9 @@ it sees outages and dropped connections too). Per HTTP request outside `/admin` 
 `JournalEntry`: sequence number, wall time (`clock.now()`), method, path (the URL path only: never
 the query string, a header, a token or a body), the client, status (None when the connection was
 dropped), latency on the clock's monotonic time (until the last body byte was handed over, or the
-connection was dropped) and the faults the chaos layer applied (`scope["state"]["ehrlab_faults"]`).
+connection was dropped), the faults the chaos layer applied (`scope["state"]["ehrlab_faults"]`), the
+`Retry-After` the response asked for (in seconds, a delta or an HTTP date) and, for a write (POST, PUT,
+PATCH) whose body is a JSON object, the names of its top-level fields, sorted (names only, never a value).
 
 The client is what the app set in `request.state.ehrlab_client` once it authenticated the call;
 failing that (a call refused before authentication, an outage that never reached the app), what
@@ -18,11 +20,13 @@ The journal keeps the newest `capacity` entries (default 10,000) and counts what
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -41,6 +45,8 @@ STATE_CLIENT = "ehrlab_client"
 DEFAULT_CAPACITY = 10_000
 MAX_QUERY_LIMIT = 10_000
 _STATUS = re.compile(r"^(?:[1-5][0-9]{2}|[1-5]xx)$")
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+MAX_FIELDS_BODY = 1 << 20  # a write body larger than this is not read for its field names
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +63,50 @@ class JournalEntry:
     faults: tuple[str, ...] = ()  # kinds applied, in order
     fault_ids: tuple[str, ...] = ()
     outcome: str = "response"  # response | dropped | truncated | error
+    retry_after_s: float | None = None  # the response's Retry-After, in seconds
+    fields: tuple[str, ...] = ()  # a write's top-level JSON field names, sorted (never a value)
 
     def to_json(self) -> dict[str, object]:
         return {"seq": self.seq, "at": format_instant(self.at), "method": self.method, "path": self.path,
                 "client": self.client, "status": self.status, "latency_ms": round(self.latency_s * 1000.0, 3),
-                "faults": list(self.faults), "fault_ids": list(self.fault_ids), "outcome": self.outcome}
+                "faults": list(self.faults), "fault_ids": list(self.fault_ids), "outcome": self.outcome,
+                "retry_after_s": self.retry_after_s, "fields": list(self.fields)}
 
 
-#: A journal entry as kept: (seq, at, method, path, client, status, latency_s, faults applied, outcome).
-_Row = tuple[int, datetime, str, str, "str | None", "int | None", float, tuple[tuple[str, str], ...], str]
+#: A journal entry as kept: (seq, at, method, path, client, status, latency_s, faults applied, outcome,
+#: retry_after_s, fields).
+_Row = tuple[int, datetime, str, str, "str | None", "int | None", float, tuple[tuple[str, str], ...], str,
+             "float | None", tuple[str, ...]]
 
 
 def _entry(row: _Row) -> JournalEntry:
-    seq, at, method, path, client, status, latency_s, applied, outcome = row
+    seq, at, method, path, client, status, latency_s, applied, outcome, retry_after_s, fields = row
     return JournalEntry(seq=seq, at=at, method=method, path=path, client=client, status=status, latency_s=latency_s,
                         faults=tuple(kind for _, kind in applied), fault_ids=tuple(fault_id for fault_id, _ in applied),
-                        outcome=outcome)
+                        outcome=outcome, retry_after_s=retry_after_s, fields=fields)
+
+
+def retry_after_seconds(value: str, now: datetime) -> float | None:
+    """A Retry-After header in seconds: delta-seconds, or an HTTP date (from `now`, never negative)."""
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - now).total_seconds())
+
+
+def field_names(body: bytes) -> tuple[str, ...]:
+    """The sorted top-level field names of a JSON object body; () for anything else (never a value)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ()
+    return tuple(sorted(str(key) for key in data)) if isinstance(data, dict) else ()
 
 
 class RequestJournal:
@@ -98,12 +132,16 @@ class RequestJournal:
         return f"RequestJournal(entries={len(self._entries)}, dropped={self.dropped})"
 
     def record(self, *, at: datetime, method: str, path: str, client: str | None, status: int | None,
-               latency_s: float, faults: Iterable[tuple[str, str]] = (), outcome: str = "response") -> JournalEntry:
-        return _entry(self._add(at, method, path, client, status, latency_s, tuple(faults), outcome))
+               latency_s: float, faults: Iterable[tuple[str, str]] = (), outcome: str = "response",
+               retry_after_s: float | None = None, fields: Iterable[str] = ()) -> JournalEntry:
+        return _entry(self._add(at, method, path, client, status, latency_s, tuple(faults), outcome, retry_after_s,
+                                tuple(sorted(fields))))
 
     def _add(self, at: datetime, method: str, path: str, client: str | None, status: int | None, latency_s: float,
-             faults: tuple[tuple[str, str], ...], outcome: str) -> _Row:
-        row: _Row = (self._next_seq, at, method, path, client, status, latency_s, faults, outcome)
+             faults: tuple[tuple[str, str], ...], outcome: str, retry_after_s: float | None = None,
+             fields: tuple[str, ...] = ()) -> _Row:
+        row: _Row = (self._next_seq, at, method, path, client, status, latency_s, faults, outcome, retry_after_s,
+                     fields)
         self._next_seq += 1
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
@@ -118,7 +156,7 @@ class RequestJournal:
         status_text = None if status is None else str(status)
         found: list[JournalEntry] = []
         for row in self._entries:
-            seq, at, row_method, row_path, row_client, row_status, _, applied, _ = row
+            seq, at, row_method, row_path, row_client, row_status, _, applied, _, _, _ = row
             if after is not None and seq <= after:
                 continue
             if since is not None and at < since:
@@ -179,18 +217,33 @@ class RequestJournalMiddleware:
         state = request_state(scope)
         status: int | None = None
         ended: float | None = None
+        retry_after: float | None = None
+        method = str(scope["method"])
+        body: bytearray | None = bytearray() if method in _WRITES else None
 
         async def journaled_send(message: Message) -> None:
-            nonlocal status, ended
+            nonlocal status, ended, retry_after
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                for name, value in message.get("headers", ()):
+                    if bytes(name).lower() == b"retry-after":
+                        retry_after = retry_after_seconds(bytes(value).decode("latin-1"), self.clock.now())
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 ended = self.clock.monotonic()
 
+        async def journaled_receive() -> Message:
+            nonlocal body
+            message = await receive()
+            if body is not None and message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+                if len(body) > MAX_FIELDS_BODY:
+                    body = None
+            return message
+
         outcome = "response"
         try:
-            await self.app(scope, receive, journaled_send)
+            await self.app(scope, receive if body is None else journaled_receive, journaled_send)
         except ConnectionDropped:
             outcome = "truncated" if status is not None else "dropped"
             raise
@@ -203,10 +256,11 @@ class RequestJournalMiddleware:
                 client = self.client_resolver(scope)
             faults = state.get(STATE_FAULTS)
             self.journal._add(
-                at, str(scope["method"]), str(scope["path"]), client if isinstance(client, str) else None,
+                at, method, str(scope["path"]), client if isinstance(client, str) else None,
                 status if outcome != "dropped" else None,
                 (ended if ended is not None else self.clock.monotonic()) - started,
-                tuple(faults) if isinstance(faults, list) and faults else (), outcome)
+                tuple(faults) if isinstance(faults, list) and faults else (), outcome, retry_after,
+                field_names(bytes(body)) if body else ())
 
 
 def journal_router(journal: RequestJournal, admin_token: str) -> APIRouter:
