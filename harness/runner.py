@@ -52,6 +52,7 @@ from harness.rng import RandomSource
 from harness.scenario.model import Scenario, WorkloadStream
 from harness.steps.catalogue import Manual, Step
 from harness.steps.driver import StepDriver
+from harness.vendor_requests import vendor_requests
 from harness.workload.operations import OPERATIONS, OperationContext, WorkloadError
 from harness.workload.schedule import arrivals
 from integrations.clock import Clock
@@ -303,6 +304,8 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
                     if lab.pipeline is not None:
                         for scan in lab.pipeline.phi_scan(lab.vendor("medplum")):
                             journal.add(scan.model_copy(update={"t": journal.elapsed()}))
+                    for seen in await vendor_requests({n: v.admin for n, v in lab.vendors.items()}, clock, journal):
+                        journal.add(seen)  # what the vendors saw, at its arrival time (harness.vendor_requests)
                     completed = True
                 except LabError as exc:  # a fault or step the lab could not carry out: it cannot judge
                     run.inconclusive = str(exc)

@@ -8,7 +8,8 @@ logged by URL path only (the query string can carry patient identifiers).
 
 Modules: `base` (the event model, time stamps), `run` (scenario, faults, operations, checks),
 `connector`, `resilience`, `systems`, `queue` and `sync` (the integration's events, each with its `*_entry`
-mapping), `store` (the `Journal` and its JSON Lines form). `integration_entry` maps any integration
+mapping), `vendor` (what the vendors saw: `vendor.request`, from the simulators' request journals), `store`
+(the `Journal` and its JSON Lines form). `integration_entry` maps any integration
 event; `harness.runner.journal_listener` feeds it the lab's events.
 """
 
@@ -71,6 +72,7 @@ from harness.journal.systems import (
     SyncSystemFailedEvent,
     systems_entry,
 )
+from harness.journal.vendor import VendorRequestEvent
 from integrations.events import IntegrationEvent
 
 _ENTRIES = (connector_entry, resilience_entry, systems_entry, queue_entry, sync_entry)
@@ -131,6 +133,7 @@ __all__ = [
     "TokenFailedEvent",
     "TokenIssuedEvent",
     "TokenRefreshedEvent",
+    "VendorRequestEvent",
     "VersionConflictEvent",
     "connector_entry",
     "integration_entry",

@@ -60,6 +60,7 @@ from harness.journal.systems import (
     SyncStartedEvent,
     SyncSystemFailedEvent,
 )
+from harness.journal.vendor import VendorRequestEvent
 from integrations.clock import Clock
 
 JournalEvent = Annotated[
@@ -71,7 +72,8 @@ JournalEvent = Annotated[
     | FailoverReadEvent | FailoverExhaustedEvent | SyncStartedEvent | SyncSystemFailedEvent | SyncConflictsEvent
     | SyncCompletedEvent
     | JobEvent | QueueEvent
-    | ConsentCheckedEvent | FhirSyncEvent | ReconciliationEvent | AuditMirrorEvent | AuditRecordedEvent | PhiScanEvent,
+    | ConsentCheckedEvent | FhirSyncEvent | ReconciliationEvent | AuditMirrorEvent | AuditRecordedEvent | PhiScanEvent
+    | VendorRequestEvent,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[JournalEvent] = TypeAdapter(JournalEvent)
