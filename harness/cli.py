@@ -48,6 +48,7 @@ from harness.report.models import RunSummary, file_sha256, run_verdict
 from harness.report.writers import verdict_table, write_run
 from harness.runner import ScenarioRun, run_scenario, summarize
 from harness.scenario.select import describe, load_all, select, validate_command
+from harness.sut.process import copy_sut_logs, refuse_for_run
 
 DEFAULT_SEED = 1
 
@@ -195,6 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--time-scale must be positive")
     check_run_targets(args.mode, gameday=args.gameday, allow_remote=args.allow_remote)  # before any connection
     scenarios = select(load_all(args.paths), args.only, args.skip)  # validate everything before running anything
+    refuse_for_run(scenarios, mode=args.mode, time_scale=args.time_scale, allow_remote=args.allow_remote)
     files = [f for f, _ in scenarios]
     digests = {f: file_sha256(f) for f in files}  # as loaded: `ehrlab replay` refuses a file changed since
     # Real mode shows the operator's console (steps as they happen, a progress line on a terminal); a game day
@@ -238,6 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lines = [line for r in judged for line in r.journal.lines()]
     with _signals_held() if aborted else _nothing():
         write_run(report_dir / run_id, summary, lines)
+        copy_sut_logs(report_dir / run_id, [(r.scenario.name, r.sut_log) for r in judged])
     print(verdict_table(summaries))  # with each INCONCLUSIVE / ABORTED scenario's reason
     if not_run:
         print(f"not run (aborted first): {', '.join(not_run)}")

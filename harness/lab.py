@@ -21,8 +21,10 @@ operator's tooling would call it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
@@ -30,7 +32,7 @@ import httpx
 
 from harness import guard
 from harness.clock import RealClock
-from harness.errors import LabError
+from harness.errors import LabError, UsageError
 from harness.guard import TOXIPROXY_URL_ENV as TOXIPROXY_URL_ENV  # re-exported: the guard owns it
 from harness.guard import toxiproxy_url_from_env as toxiproxy_url_from_env
 from harness.netem import NetemTransport, NetworkControl, NetworkControlError, ToxiproxyApi, ToxiproxyProxy
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
     from harness.pipeline import Pipeline
     from harness.resilience_layer import ResilientVendor
     from harness.scenario.model import FailoverSetup, SyncSetup
+    from harness.sut.model import SutHttpStream, SutSettings
+    from harness.sut.process import RunningSut
 
 Mode = Literal["virtual", "real"]
 
@@ -67,7 +71,8 @@ class Lab:
     def __init__(self, *, mode: Mode, clock: Clock, sources: RandomSource, vendors: list[str],
                  patients: int, listener: EventListener, toxiproxy_url: str | None = None,
                  sync: SyncSetup | None = None, resilience: tuple[str, ...] = (),
-                 failover: FailoverSetup | None = None, allow_remote: bool = False) -> None:
+                 failover: FailoverSetup | None = None, allow_remote: bool = False,
+                 sut: SutSettings | None = None, seed: int = 0) -> None:
         self.mode = mode
         self.clock = clock
         self._sources = sources
@@ -82,6 +87,17 @@ class Lab:
                 guard.check_target("the Toxiproxy URL", toxiproxy_url, allow_remote=allow_remote)
                 self._toxiproxy_url = toxiproxy_url
         self._toxiproxy: ToxiproxyApi | None = None
+        self._allow_remote = allow_remote
+        self._sut_settings, self._seed = sut, seed
+        self.sut: RunningSut | None = None  # the external SUT, started (or attached to) last (`harness.sut`)
+        self.sut_log: Path | None = None  # its stdout and stderr, kept after the run
+        self._sut_client: httpx.AsyncClient | None = None
+        if sut is not None:  # before any connection, like the Toxiproxy URL (UsageError: exit 2)
+            from harness.sut.process import check_url
+
+            if mode != "real":
+                raise UsageError("a scenario with a sut: section runs in real mode only")
+            check_url(sut, allow_remote=allow_remote)
         self._toxic_scale = 1.0  # how much faster than the proxy's clock the scenario's runs
         self._stack = AsyncExitStack()
         self.vendors: dict[str, VendorRuntime] = {}
@@ -113,10 +129,44 @@ class Lab:
 
                 self.pipeline = await start_pipeline(self._stack, self._sync, clock=self.clock, sources=self._sources,
                                                      medplum=self.vendors["medplum"], listener=self._listener)
+            if self._sut_settings is not None:
+                await self._start_sut(self._sut_settings)
         except BaseException:
             await self._stack.aclose()
             raise
         return self
+
+    async def _start_sut(self, settings: SutSettings) -> None:
+        """The external SUT, after the simulators and proxies: its environment names their URLs (through the
+        proxies, so faults reach it) and the lab's credentials."""
+        import tempfile
+
+        from harness.sut.http import open_client
+        from harness.sut.process import start_sut
+
+        values = {"seed": str(self._seed)}
+        secrets: list[str] = []
+        for name, runtime in self.vendors.items():
+            adapter = VENDORS[name]
+            values.update({f"{name}.base_url": f"{runtime.proxy_url}{adapter.fhir_path}",
+                           f"{name}.token_url": f"{runtime.proxy_url}{adapter.token_path}",
+                           f"{name}.client_id": runtime.secrets.client_id,
+                           f"{name}.client_secret": runtime.secrets.client_secret})
+            secrets += [runtime.secrets.client_secret, runtime.secrets.admin_token]
+        scratch = Path(tempfile.mkdtemp(prefix="ehrlab-sut-"))  # kept after the run: the SUT's files, its log
+        values["scratch"] = str(scratch)
+        self.sut_log = scratch / "sut.log" if settings.command is not None else None
+        self.sut = await start_sut(self._stack, settings, values=values, scratch=scratch, clock=self.clock,
+                                   secrets=tuple(secrets), allow_remote=self._allow_remote)
+        self._sut_client = await open_client(self._stack, self.sut)
+
+    def sut_request(self, stream: SutHttpStream) -> Callable[[], Awaitable[None]]:
+        """One `sut_http` stream's operation (`harness.sut.http`)."""
+        from harness.sut.http import request_maker
+
+        if self.sut is None or self._sut_client is None:
+            raise LabError("a sut_http stream, but no system under test was started")
+        return request_maker(self._sut_client, stream, self.sut)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:

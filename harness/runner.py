@@ -24,6 +24,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,6 +53,7 @@ from harness.rng import RandomSource
 from harness.scenario.model import Scenario, WorkloadStream
 from harness.steps.catalogue import Manual, Step
 from harness.steps.driver import StepDriver
+from harness.sut.model import SutHttpStream
 from harness.vendor_requests import vendor_requests
 from harness.workload.operations import OPERATIONS, OperationContext, WorkloadError
 from harness.workload.schedule import arrivals
@@ -75,6 +77,7 @@ class ScenarioRun:
     aborted: str | None = None  # the signal that interrupted the run ("SIGINT", "SIGTERM")
     started: bool = True  # False: stopped before its timeline began (the lab was being built)
     wall_s: float | None = None  # wall-clock seconds the run took (`run_scenario`), for junit.xml; never journaled
+    sut_log: Path | None = None  # the external SUT's stdout and stderr (`harness.sut.process`), if the lab started one
 
     @property
     def verdict(self) -> Verdict:
@@ -123,12 +126,16 @@ class _Workload:
         self._next_id = 0
         self.count = 0
 
-    def launcher(self, index: int, stream: WorkloadStream) -> Callable[[], Awaitable[None]]:
-        vendor = self._lab.vendor(stream.vendor)
-        ctx = OperationContext(connector=vendor.client.connector, patients=vendor.patients,
-                               rng=self._sources.stream(f"workload.{index}.choices"), pipeline=self._lab.pipeline,
-                               resilient=self._lab.resilient.get(stream.vendor), failover=self._lab.failover)
-        operation = OPERATIONS[stream.operation]
+    def launcher(self, index: int, stream: WorkloadStream | SutHttpStream) -> Callable[[], Awaitable[None]]:
+        operation: Callable[[], Awaitable[None]]
+        if isinstance(stream, SutHttpStream):  # a request to the external SUT (`harness.sut.http`)
+            operation = self._lab.sut_request(stream)
+        else:
+            vendor = self._lab.vendor(stream.vendor)
+            ctx = OperationContext(connector=vendor.client.connector, patients=vendor.patients,
+                                   rng=self._sources.stream(f"workload.{index}.choices"), pipeline=self._lab.pipeline,
+                                   resilient=self._lab.resilient.get(stream.vendor), failover=self._lab.failover)
+            operation = partial(OPERATIONS[stream.operation], ctx)
         self._in_flight[index] = 0
 
         async def launch() -> None:
@@ -139,21 +146,23 @@ class _Workload:
             self._next_id += 1
             self.count += 1
             op_id = self._next_id
-            task = asyncio.create_task(self._run(op_id, index, stream, operation, ctx))
+            task = asyncio.create_task(self._run(op_id, index, stream, operation))
             self._tasks[op_id] = task
             task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
 
         return launch
 
-    async def _run(self, op_id: int, index: int, stream: WorkloadStream,
-                   operation: Callable[[OperationContext], Awaitable[None]], ctx: OperationContext) -> None:
+    async def _run(self, op_id: int, index: int, stream: WorkloadStream | SutHttpStream,
+                   operation: Callable[[], Awaitable[None]]) -> None:
         self._in_flight[index] += 1
         started = self._journal.elapsed()
         error: str | None = None
         try:
-            await operation(ctx)
-        except (IntegrationError, WorkloadError) as exc:  # every typed error the integration documents
+            await operation()
+        except IntegrationError as exc:  # every typed error the integration documents
             error = type(exc).__name__
+        except WorkloadError as exc:
+            error = exc.code
         except asyncio.CancelledError:
             error = "Cancelled"
             raise
@@ -277,7 +286,7 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
     lab = Lab(mode=mode, clock=clock, sources=sources, vendors=scenario.vendors(),
               patients=scenario.setup.patients, listener=journal_listener(journal), sync=scenario.setup.sync,
               resilience=tuple(scenario.setup.resilience), failover=scenario.setup.failover,
-              allow_remote=allow_remote)
+              allow_remote=allow_remote, sut=scenario.sut, seed=seed)
     interrupt = _Interrupt()
     run = ScenarioRun(scenario=scenario, file=file, mode=mode, seed=seed, journal=journal, checks=[], started=False)
     monitor: LatenessMonitor | None = None
@@ -328,6 +337,7 @@ async def run_scenario_async(scenario: Scenario, *, file: Path, mode: Mode, seed
             if not interrupt.caught():
                 raise
         run.aborted = interrupt.signal
+    run.sut_log = lab.sut_log
     if not run.started:
         if run.inconclusive is not None:  # keep the reason in a journal of its own
             journal.add(ScenarioStarted(t=0.0, scenario=scenario.name, file=file.as_posix(), seed=seed, mode=mode,

@@ -168,7 +168,8 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> Loc:
         if (isinstance(node, dict) and part in node) or in_list:
             path.append(part)
             node = node[part]
-        elif isinstance(node, dict) and part in (node.get("kind"), node.get("check"), node.get("action")):
+        elif isinstance(node, dict) and (part in (node.get("kind"), node.get("check"), node.get("action"))
+                                         or part in ("vendor stream", "sut stream")):  # scenario.model.STREAM_TAGS
             continue  # a discriminated union's tag, not a key of the data
         elif isinstance(node, dict) and isinstance(part, str):
             path.append(part)  # a missing or unknown key: name it, then stop

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import Tag as UnionTag
 
 from harness.checks.models import Expectation
 from harness.checks.references import SetupFacts, check_references
@@ -13,6 +14,7 @@ from harness.faults.catalogue import Fault, SimulatorFault
 from harness.names import OperationName, VendorName
 from harness.scenario.issues import Issues, located
 from harness.steps.catalogue import Step
+from harness.sut.model import SutHttpStream, SutSettings
 
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=40)]
 
@@ -45,6 +47,21 @@ class WorkloadStream(BaseModel):
         """How many operations the stream starts on average within a scenario of `duration`."""
         end = min(duration, self.stop if self.stop is not None else duration)
         return self.rate * max(0.0, end - self.start)
+
+
+#: The tags of the workload's two kinds of stream (pydantic puts them in an error's location; the loader skips
+#: them, `harness.scenario.loader._data_path`): spaces, so never a key of the data.
+STREAM_TAGS = ("vendor stream", "sut stream")
+
+
+def _stream_kind(value: object) -> str:
+    operation = value.get("operation") if isinstance(value, dict) else getattr(value, "operation", None)
+    return STREAM_TAGS[1] if operation == "sut_http" else STREAM_TAGS[0]
+
+
+#: A workload stream: a vendor operation through the lab's integration, or an HTTP request to an external SUT.
+AnyStream = Annotated[Annotated[WorkloadStream, UnionTag(STREAM_TAGS[0])]
+                      | Annotated[SutHttpStream, UnionTag(STREAM_TAGS[1])], Discriminator(_stream_kind)]
 
 
 class SyncSetup(BaseModel):
@@ -122,7 +139,8 @@ class Scenario(BaseModel):
     drain: Duration = Field(default=30.0, description="how long in-flight operations may finish after the end")
     setup: Setup = Setup()
     lab: LabSettings = LabSettings()
-    workload: list[WorkloadStream] = Field(min_length=1, max_length=MAX_WORKLOAD)
+    sut: SutSettings | None = Field(default=None, description="an external system under test (real mode only)")
+    workload: list[AnyStream] = Field(min_length=1, max_length=MAX_WORKLOAD)
     faults: list[Fault] = Field(default_factory=list, max_length=MAX_FAULTS)
     steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS, description="operator steps on the timeline")
     expectations: list[Expectation] = Field(min_length=1, max_length=MAX_EXPECTATIONS)
@@ -153,6 +171,9 @@ class Scenario(BaseModel):
         self._only_configured_vendors(issues)
         self._pipeline_is_wired(issues)
         self._steps_possible(issues)
+        for i, stream in enumerate(self.workload):
+            if isinstance(stream, SutHttpStream) and self.sut is None:
+                issues.add(("workload", i, "operation"), f"workload[{i}] sut_http needs a sut: section")
         issues.raise_if_any()
         return self
 
@@ -265,6 +286,8 @@ class Scenario(BaseModel):
         for section, items in (("workload", self.workload), ("faults", self.faults), ("steps", self.steps),
                                ("expectations", self.expectations)):
             for i, item in enumerate(items):
+                if isinstance(item, SutHttpStream):
+                    continue
                 field = "vendor" if getattr(item, "vendor", None) else "target"
                 vendor = getattr(item, field, None)
                 if vendor and vendor not in allowed:
@@ -299,7 +322,8 @@ class Scenario(BaseModel):
         """What checks need to know of the setup: breakers, which lab clients carry traffic (a workload stream
         other than the failover reads, a resilience layer, the sync pipeline's Medplum, an operator's breaker
         step), failover systems, and the faults' names."""
-        busy = {s.vendor for s in self.workload if s.operation != "read_patient_failover"}
+        busy = {s.vendor for s in self.workload
+                if s.operation != "read_patient_failover" and isinstance(s, WorkloadStream)}
         busy |= set(self.setup.resilience) | ({"medplum"} if self.setup.sync is not None else set())
         busy |= {step.vendor for step in self.steps if step.action == "breaker"}
         breakers = self.breakers()
@@ -311,7 +335,10 @@ class Scenario(BaseModel):
         """Every vendor the scenario touches, in first-mention order."""
         seen: dict[str, None] = {}
         for stream in self.workload:
-            seen.setdefault(stream.vendor)
+            if isinstance(stream, WorkloadStream):
+                seen.setdefault(stream.vendor)
+        for used in self.sut.vendors() if self.sut is not None else []:
+            seen.setdefault(used)
         for configured in self.setup.vendors or []:
             seen.setdefault(configured)
         if self.setup.sync is not None:

@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 
 
 class WorkloadError(Exception):
-    """The integration answered, but not what its user needed (journaled by class name, like connector errors)."""
+    """The integration answered, but not what its user needed (journaled by class name, like connector errors,
+    unless a subclass names its `code`: `harness.sut.http.SutHttpError` journals `HTTP<status>`)."""
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
 
 
 class PagingIncomplete(WorkloadError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 from harness.scenario.model import WorkloadStream
+from harness.sut.model import SutHttpStream
 
 
-def arrivals(stream: WorkloadStream, duration: float, rng: random.Random) -> list[float]:
+def arrivals(stream: WorkloadStream | SutHttpStream, duration: float, rng: random.Random) -> list[float]:
     """Scenario times at which `stream` starts an operation, in [start, stop) within the duration.
 
     `constant` spaces them 1/rate apart; `poisson` draws exponential gaps (a Poisson process),

@@ -1,0 +1,63 @@
+"""A tiny system under test for `tests/e2e/test_sut.py` (stdlib only): listens on 127.0.0.1:$SUT_PORT, answers
+GET /health with 200 and echoes POSTs (POST /fail answers 500). `--exit` prints a few lines and exits 3 at once;
+`--never-ready` listens but answers /health with 503. It records the environment variables it was given, the
+request count and the headers it saw in $SUT_SCRATCH/seen.json, for the test to read."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+NEVER_READY = "--never-ready" in sys.argv
+SEEN: dict[str, object] = {"env": sorted(os.environ), "medplum": os.environ.get("EHR_URL", ""), "posts": 0,
+                           "auth": []}
+
+
+def save() -> None:
+    with open(os.path.join(os.environ["SUT_SCRATCH"], "seen.json"), "w") as out:
+        json.dump(SEEN, out)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        print(format % args, flush=True)
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._answer(503 if NEVER_READY else 200, b'{"status": "ok"}')
+        else:
+            self._answer(404, b"{}")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        SEEN["posts"] = int(str(SEEN["posts"])) + 1
+        auth = SEEN["auth"]
+        assert isinstance(auth, list)
+        auth.append(self.headers.get("Authorization", ""))
+        save()
+        self._answer(500 if self.path == "/fail" else 200, body)
+
+
+def main() -> None:
+    if "--exit" in sys.argv:
+        for i in range(15):
+            print(f"starting step {i}", flush=True)
+        print("fatal: no database configured", file=sys.stderr, flush=True)
+        sys.exit(3)
+    save()
+    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["SUT_PORT"])), Handler)
+    print(f"listening on {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

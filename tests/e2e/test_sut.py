@@ -1,0 +1,185 @@
+"""An external system under test (`sut:`, real mode only): the lab starts it with the simulators' URLs in its
+environment, waits for its health endpoint, drives it over HTTP and stops it; a SUT that exits or never becomes
+ready makes the run INCONCLUSIVE (exit 3) with its log's last lines; what cannot run is refused up front (exit 2).
+The SUT is `tests/data/sut/echo_sut.py`, a stdlib HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.sut import process as sut_process
+from harness.sut.process import free_port
+from tests.e2e.helpers import DATA
+
+ECHO = DATA / "sut" / "echo_sut.py"
+
+
+def _scenario(tmp_path: Path, *, args: str = "", within: str = "10s", path: str = "/ingest",
+              env: str = '{SUT_PORT: "{sut.port}", EHR_URL: "{medplum.base_url}", SUT_SCRATCH: "{scratch}", '
+                         'SECRET: "{medplum.client_secret}"}',
+              sut: str | None = None, headers: str = "{}") -> Path:
+    command = json.dumps([sys.executable, str(ECHO), *args.split()])
+    sut = sut or f"""
+  command: {command}
+  env: {env}
+  ready: {{path: /health, within: {within}}}
+  stop: {{signal: SIGTERM, grace: 2s}}"""
+    file = tmp_path / "sut.yaml"
+    file.write_text(f"""name: sut-echo
+description: drive a tiny SUT over HTTP
+runbook: ["000_030ea53f0735abf7.txt §2"]
+duration: 2s
+drain: 2s
+sut:{sut}
+workload:
+  - operation: sut_http
+    method: POST
+    path: {path}
+    body: {{seed: "{{seed}}", kind: vitals}}
+    headers: {headers}
+    rate: 2/s
+expectations:
+  - check: success_rate
+    min: 1.0
+""")
+    return file
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file: Path, *extra: str) -> tuple[int, Path | None]:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the SUT's scratch directory
+    code = cli.main(["run", str(file), "--mode", "real", "--quiet", "--report-dir", str(tmp_path / "reports"),
+                     *extra])
+    latest = tmp_path / "reports" / "latest"
+    return code, latest.resolve() if latest.exists() else None
+
+
+def _journal(report: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (report / "journal.jsonl").read_text().splitlines()]
+
+
+def test_a_started_sut_is_driven_over_http_and_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SUT_TOKEN", "token-from-env")
+    file = _scenario(tmp_path, headers='{Authorization: "Bearer {env.SUT_TOKEN}"}')
+    code, report = _run(tmp_path, monkeypatch, file)
+    assert code == 0, capsys.readouterr()
+    assert report is not None
+    operations = [e for e in _journal(report) if e["kind"] == "operation"]
+    assert len(operations) == 4  # 2/s for 2 s
+    assert all(o["operation"] == "sut_http" and o["vendor"] == "sut" and o["ok"] for o in operations)
+    [scratch] = tmp_path.glob("ehrlab-sut-*")
+    seen = json.loads((scratch / "seen.json").read_text())
+    assert seen["posts"] == 4
+    assert seen["auth"] == ["Bearer token-from-env"] * 4
+    # the templated environment and PATH, nothing else of the lab's (Python itself may add LC_CTYPE)
+    assert set(seen["env"]) - {"LC_CTYPE"} == {"EHR_URL", "PATH", "SECRET", "SUT_PORT", "SUT_SCRATCH"}
+    assert str(seen["medplum"]).startswith("http://127.0.0.1:")
+    assert str(seen["medplum"]).endswith("/fhir/R4")
+    log = (report / "sut-sut-echo.log").read_text()  # copied into the report
+    assert "POST /ingest" in log
+    assert "GET /health" in log
+    for written in report.rglob("*"):  # neither the header's token nor the lab's secret reaches the reports
+        if written.is_file():
+            assert "token-from-env" not in written.read_text(errors="replace")
+
+
+def test_a_non_2xx_answer_is_an_operation_error_named_by_status(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    code, report = _run(tmp_path, monkeypatch, _scenario(tmp_path, path="/fail"))
+    assert code == 1
+    assert report is not None
+    errors = {e["error"] for e in _journal(report) if e["kind"] == "operation"}
+    assert errors == {"HTTP500"}
+
+
+def test_a_sut_that_exits_at_once_is_inconclusive_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _run(tmp_path, monkeypatch, _scenario(tmp_path, args="--exit"))
+    out = capsys.readouterr()
+    assert code == 3
+    assert report is not None
+    assert "Traceback" not in out.err + out.out
+    [scenario] = json.loads((report / "summary.json").read_text())["scenarios"]
+    reason = scenario["reason"]
+    assert "exited with code 3 before it was ready" in reason
+    assert "fatal: no database configured" in reason
+    assert "starting step 14" in reason
+    assert "starting step 5 " not in reason + " "  # the last 10 lines only
+    assert (report / "sut-sut-echo.log").is_file()
+
+
+def test_a_sut_never_ready_is_inconclusive_within_its_deadline(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    began = time.monotonic()  # real-time: the deadline is the point
+    code, report = _run(tmp_path, monkeypatch, _scenario(tmp_path, args="--never-ready", within="1s"))
+    assert code == 3
+    assert report is not None
+    assert time.monotonic() - began < 9.0  # 1 s of readiness, the lab's build and teardown
+    [scenario] = json.loads((report / "summary.json").read_text())["scenarios"]
+    assert "not ready within 1 s" in scenario["reason"]
+    assert "HTTP 503" in scenario["reason"]
+
+
+def test_an_attached_sut_is_driven_and_never_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ECHO)], env={"SUT_PORT": str(port), "SUT_SCRATCH": str(tmp_path)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        file = _scenario(tmp_path, sut=f"\n  url: http://127.0.0.1:{port}\n  ready: {{within: 10s}}")
+        code, report = _run(tmp_path, monkeypatch, file)
+        assert code == 0
+        assert report is not None
+        assert server.poll() is None  # the lab did not start it, so it does not stop it
+        assert json.loads((tmp_path / "seen.json").read_text())["posts"] == 4
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], file: Path,
+             *args: str) -> str:
+    async def never(*_: object, **__: object) -> None:
+        raise AssertionError("the SUT was started or connected to")
+
+    monkeypatch.setattr(sut_process, "start_sut", never)
+    assert cli.main(["run", str(file), "--report-dir", str(tmp_path / "reports"), *args]) == 2
+    assert not (tmp_path / "reports").exists()
+    return capsys.readouterr().err
+
+
+def test_virtual_mode_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(tmp_path, monkeypatch, capsys, _scenario(tmp_path), "--mode", "virtual")
+    assert "sut: section needs --mode real" in err
+    assert "Traceback" not in err
+
+
+def test_a_time_scale_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(tmp_path, monkeypatch, capsys, _scenario(tmp_path), "--mode", "real", "--time-scale", "10")
+    assert "needs --time-scale 1" in err
+
+
+def test_a_remote_sut_url_is_refused_without_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    file = _scenario(tmp_path, sut="\n  url: http://10.20.30.40:8080")
+    err = _refused(tmp_path, monkeypatch, capsys, file, "--mode", "real")
+    assert "sut.url points at 10.20.30.40, outside loopback" in err
+    assert "--allow-remote" in err
+
+
+def test_an_unknown_placeholder_is_refused_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = _scenario(tmp_path, env='{SUT_PORT: "{sut.port}", EHR_URL: "{medplum.fhir_url}"}')
+    assert cli.main(["validate", str(file)]) == 2
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert f"{file}:8: field 'sut.env.EHR_URL': unknown placeholder {{medplum.fhir_url}}" in text, text
+    assert "Traceback" not in text
