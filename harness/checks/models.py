@@ -1,8 +1,9 @@
 """Expectations a scenario states, as typed models (`check:` selects the model).
 
 SLA bands and alert rules from the catalogue (`sla_band`, `alert_rule`) are in `sla_models`, the
-journal invariants (`invariant`) in `invariant_models`; scenario times that name a fault (`"outage@epic end
-+ 30s"`) in `anchors`; what `events.where` may compare in `event_domains`.
+journal invariants (`invariant`) in `invariant_models`, the vendor-side checks (`no_hammering`,
+`retry_after_honoured`, `no_token_storm`, judged from what the vendors saw) in `vendor_models`; scenario
+times that name a fault (`"outage@epic end + 30s"`) in `anchors`; what `events.where` may compare in `event_domains`.
 
 Each becomes one check with an observed value, a threshold, a verdict, a citation and what it matched
 (`allow_empty` in `base`). Breaker expectations encode runbook 000_030ea53f0735abf7.txt §2 (breaker opens
@@ -30,6 +31,7 @@ from harness.checks.base import CheckBase, Ratio
 from harness.checks.event_domains import WhereValue, where_problems
 from harness.checks.invariant_models import BreakerName, Invariant
 from harness.checks.sla_models import AlertRule, SlaBand
+from harness.checks.vendor_models import NoHammering, NoTokenStorm, RetryAfterHonoured
 from harness.durations import Duration
 from harness.names import VendorName
 
@@ -229,7 +231,8 @@ class EventCount(CheckBase):
 
 Expectation = Annotated[
     BreakerOpens | BreakerHalfOpens | BreakerCloses | BreakerStaysClosed | SuccessRate | LatencyPercentile
-    | RecoveryTime | NoCredentialRejected | SlaBand | AlertRule | Invariant | EventCount,
+    | RecoveryTime | NoCredentialRejected | SlaBand | AlertRule | Invariant | EventCount
+    | NoHammering | RetryAfterHonoured | NoTokenStorm,
     Field(discriminator="check"),
 ]
 BREAKER_CHECKS = (BreakerOpens, BreakerHalfOpens, BreakerCloses, BreakerStaysClosed)

@@ -1,8 +1,8 @@
 """The check registry: a plain table from each expectation model to its evaluator, and `evaluate_all`.
 
-A new check is a model (in `models`, `sla_models` or `invariant_models`) and an evaluator in a sibling module,
-added to `EVALUATORS`; evaluators build their results with `harness.checks.outcome`, so the arrows run one
-way (registry -> evaluators -> outcome, models, context).
+A new check is a model (in `models`, `sla_models`, `invariant_models` or `vendor_models`) and an evaluator in a
+sibling module, added to `EVALUATORS`; evaluators build their results with `harness.checks.outcome`, so the
+arrows run one way (registry -> evaluators -> outcome, models, context).
 
 `evaluate_all` judges a run: the scenario's expectations, then the lab's automatic checks (`automatic`:
 `no_unexpected_errors`), which no scenario writes and every run gets. `evaluate` is the expectations alone.
@@ -35,6 +35,8 @@ from harness.checks.result import CheckResult
 from harness.checks.sla import latency, recovery_time, success_rate
 from harness.checks.sla_models import AlertRule, SlaBand
 from harness.checks.sla_rules import alert_rule, sla_band
+from harness.checks.vendor_models import NoHammering, NoTokenStorm, RetryAfterHonoured
+from harness.checks.vendor_side import no_hammering, no_token_storm, retry_after_honoured
 from harness.journal import Event
 
 Evaluator = Callable[[Any, CheckContext, str], CheckResult]
@@ -51,6 +53,9 @@ EVALUATORS: dict[type[Any], Evaluator] = {
     AlertRule: alert_rule,
     Invariant: invariant,
     EventCount: event_count,
+    NoHammering: no_hammering,
+    RetryAfterHonoured: retry_after_honoured,
+    NoTokenStorm: no_token_storm,
 }
 
 

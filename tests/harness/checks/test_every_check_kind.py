@@ -29,6 +29,9 @@ from harness.journal import (
 )
 from tests.harness.checks.journals import completed_jobs, job, journal, ops, requests, run
 from tests.harness.checks.test_invariants import check, sync
+from tests.harness.checks.test_vendor_side import breaker_like, seen, steady
+from tests.harness.checks.test_vendor_side import outage as vendor_outage
+from tests.harness.checks.test_vendor_side import token as token_request
 
 Build = Callable[[], list[Event]]
 _EXPECTATION: TypeAdapter[Expectation] = TypeAdapter(Expectation)
@@ -192,6 +195,21 @@ CASES: dict[str, Case] = {
         lambda: journal(D, healthy_breaker()),
         lambda: journal(D, [br(10.0, "CLOSED", "HALF_OPEN")]),
         lambda: journal(D, calls())),
+    "no_hammering": Case(
+        {"check": "no_hammering", "vendor": "medplum"},
+        lambda: journal(240, vendor_outage(), breaker_like()),
+        lambda: journal(240, vendor_outage(), steady(60, 180, 2.0, 503)),
+        lambda: journal(240, steady(0, 240, 1.0))),  # no fault the vendor failed under
+    "retry_after_honoured": Case(
+        {"check": "retry_after_honoured", "vendor": "medplum"},
+        lambda: journal(120, [seen(10.0, 429, retry_after=30.0), seen(40.0)]),
+        lambda: journal(120, [seen(10.0, 429, retry_after=30.0), seen(25.0)]),
+        lambda: journal(120, [seen(10.0, 429), seen(25.0)])),  # a 429 with no Retry-After
+    "no_token_storm": Case(
+        {"check": "no_token_storm", "vendor": "epic"},
+        lambda: journal(600, [token_request(0.0), token_request(240.0)]),
+        lambda: journal(600, [token_request(float(t)) for t in range(100, 130, 2)]),
+        lambda: journal(600, steady(0, 600, 5.0))),
     "no_unexpected_errors": Case(
         None,
         lambda: journal(60, [operation(1.0), operation(2.0, "ServerError"), operation(3.0, "UnexpectedStatus")]),
