@@ -6,6 +6,8 @@ The SUT is `tests/data/sut/echo_sut.py`, a stdlib HTTP server on loopback."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,12 +19,21 @@ import pytest
 from harness import cli
 from harness.sut import process as sut_process
 from harness.sut.process import free_port
-from tests.e2e.helpers import DATA
+from tests.e2e.helpers import DATA, REPO, default_sigint
 
 ECHO = DATA / "sut" / "echo_sut.py"
 
 
-def _scenario(tmp_path: Path, *, args: str = "", within: str = "10s", path: str = "/ingest",
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _scenario(tmp_path: Path, *, args: str = "", within: str = "10s", path: str = "/ingest", duration: str = "2s",
+              grace: str = "2s",
               env: str = '{SUT_PORT: "{sut.port}", EHR_URL: "{medplum.base_url}", SUT_SCRATCH: "{scratch}", '
                          'SECRET: "{medplum.client_secret}"}',
               sut: str | None = None, headers: str = "{}") -> Path:
@@ -31,12 +42,12 @@ def _scenario(tmp_path: Path, *, args: str = "", within: str = "10s", path: str 
   command: {command}
   env: {env}
   ready: {{path: /health, within: {within}}}
-  stop: {{signal: SIGTERM, grace: 2s}}"""
+  stop: {{signal: SIGTERM, grace: {grace}}}"""
     file = tmp_path / "sut.yaml"
     file.write_text(f"""name: sut-echo
 description: drive a tiny SUT over HTTP
 runbook: ["000_030ea53f0735abf7.txt §2"]
-duration: 2s
+duration: {duration}
 drain: 2s
 sut:{sut}
 workload:
@@ -83,12 +94,53 @@ def test_a_started_sut_is_driven_over_http_and_passes(tmp_path: Path, monkeypatc
     assert set(seen["env"]) - {"LC_CTYPE"} == {"EHR_URL", "PATH", "SECRET", "SUT_PORT", "SUT_SCRATCH"}
     assert str(seen["medplum"]).startswith("http://127.0.0.1:")
     assert str(seen["medplum"]).endswith("/fhir/R4")
+    assert _gone(seen["pid"])  # stopped at the end of the run
     log = (report / "sut-sut-echo.log").read_text()  # copied into the report
     assert "POST /ingest" in log
     assert "GET /health" in log
     for written in report.rglob("*"):  # neither the header's token nor the lab's secret reaches the reports
         if written.is_file():
             assert "token-from-env" not in written.read_text(errors="replace")
+
+
+def test_a_sut_that_ignores_its_stop_signal_is_killed_after_the_grace(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    began = time.monotonic()  # real-time: the grace is the point
+    code, _ = _run(tmp_path, monkeypatch, _scenario(tmp_path, args="--ignore-term", grace="0.5s"))
+    assert code == 0
+    [scratch] = tmp_path.glob("ehrlab-sut-*")
+    assert _gone(json.loads((scratch / "seen.json").read_text())["pid"])
+    assert time.monotonic() - began < 9.0  # 2 s of run, 2 s of drain at most, 0.5 s of grace, the lab's build
+
+
+def _posted(tmp_path: Path) -> bool:
+    for seen in tmp_path.glob("ehrlab-sut-*/seen.json"):
+        try:
+            return int(json.loads(seen.read_text())["posts"]) > 0
+        except ValueError:  # caught mid-write
+            return False
+    return False
+
+
+def test_an_interrupted_run_stops_its_sut(tmp_path: Path) -> None:
+    file = _scenario(tmp_path, duration="60s")
+    child = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(file), "--mode", "real", "--quiet",
+                              "--report-dir", str(tmp_path / "reports")], cwd=REPO,
+                             env={**os.environ, "TMPDIR": str(tmp_path)}, preexec_fn=default_sigint,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30  # real-time: waiting for a child process on the wall clock
+        while not _posted(tmp_path) and time.monotonic() < deadline:  # the timeline has begun
+            time.sleep(0.1)
+        [seen] = tmp_path.glob("ehrlab-sut-*/seen.json")
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 130
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert _gone(json.loads(seen.read_text())["pid"])
+    assert (tmp_path / "reports" / "latest" / "sut-sut-echo.log").is_file()
 
 
 def test_a_non_2xx_answer_is_an_operation_error_named_by_status(tmp_path: Path,

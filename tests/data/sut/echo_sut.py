@@ -1,18 +1,20 @@
 """A tiny system under test for `tests/e2e/test_sut.py` (stdlib only): listens on 127.0.0.1:$SUT_PORT, answers
 GET /health with 200 and echoes POSTs (POST /fail answers 500). `--exit` prints a few lines and exits 3 at once;
-`--never-ready` listens but answers /health with 503. It records the environment variables it was given, the
+`--never-ready` listens but answers /health with 503; `--ignore-term` ignores SIGTERM (the lab must SIGKILL it after
+the grace). It records its pid, the environment variables it was given, the
 request count and the headers it saw in $SUT_SCRATCH/seen.json, for the test to read."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NEVER_READY = "--never-ready" in sys.argv
 SEEN: dict[str, object] = {"env": sorted(os.environ), "medplum": os.environ.get("EHR_URL", ""), "posts": 0,
-                           "auth": []}
+                           "auth": [], "pid": os.getpid()}
 
 
 def save() -> None:
@@ -53,6 +55,8 @@ def main() -> None:
             print(f"starting step {i}", flush=True)
         print("fatal: no database configured", file=sys.stderr, flush=True)
         sys.exit(3)
+    if "--ignore-term" in sys.argv:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     save()
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["SUT_PORT"])), Handler)
     print(f"listening on {server.server_port}", flush=True)
