@@ -80,15 +80,29 @@ def free_port() -> int:
         return port
 
 
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _mask_log(log: Path, secrets: tuple[str, ...]) -> None:
+    """Once the SUT has stopped: its log with the lab's secrets masked, so no copy of it carries them."""
+    with suppress(OSError):
+        text = log.read_text(errors="replace")
+        masked = _mask(text, secrets)
+        if masked != text:
+            log.write_text(masked)
+
+
 def log_tail(log: Path, secrets: Iterable[str], lines: int = LOG_TAIL_LINES) -> str:
     """The log's last lines, joined by ' | ', with the lab's secrets masked."""
     try:
         text = log.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    text = _mask(text, secrets)
     tail = [line[:200] for line in text.splitlines() if line.strip()][-lines:]
     return " | ".join(tail) if tail else "(empty log)"
 
@@ -117,6 +131,7 @@ async def start_sut(stack: AsyncExitStack, sut: SutSettings, *, values: dict[str
         except OSError as exc:
             raise LabError(f"the system under test could not be started ({sut.command[0]}): "
                            f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+    stack.callback(_mask_log, log, secrets)  # after the stop (a stack unwinds last-in first-out)
     stack.push_async_callback(_stop, process, sut, clock)
     await _wait_ready(url, sut, clock, process=process, log=log, secrets=secrets)
     return RunningSut(url=url, log=log, values=values)

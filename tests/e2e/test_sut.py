@@ -96,6 +96,7 @@ def test_a_started_sut_is_driven_over_http_and_passes(tmp_path: Path, monkeypatc
     assert str(seen["medplum"]).endswith("/fhir/R4")
     assert _gone(seen["pid"])  # stopped at the end of the run
     log = (report / "sut-sut-echo.log").read_text()  # copied into the report
+    assert "configured with secret=***" in log  # the lab's client secret, which the SUT printed, masked
     assert "POST /ingest" in log
     assert "GET /health" in log
     for written in report.rglob("*"):  # neither the header's token nor the lab's secret reaches the reports
@@ -165,7 +166,8 @@ def test_a_sut_that_exits_at_once_is_inconclusive_with_its_log(tmp_path: Path, m
     assert "fatal: no database configured" in reason
     assert "starting step 14" in reason
     assert "starting step 5 " not in reason + " "  # the last 10 lines only
-    assert (report / "sut-sut-echo.log").is_file()
+    assert "configured with" not in reason
+    assert "configured with secret=***" in (report / "sut-sut-echo.log").read_text()  # the lab's secret masked
 
 
 def test_a_sut_never_ready_is_inconclusive_within_its_deadline(tmp_path: Path,
@@ -226,6 +228,14 @@ def test_a_remote_sut_url_is_refused_without_connecting(tmp_path: Path, monkeypa
     err = _refused(tmp_path, monkeypatch, capsys, file, "--mode", "real")
     assert "sut.url points at 10.20.30.40, outside loopback" in err
     assert "--allow-remote" in err
+
+
+def test_an_unset_header_variable_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SUT_TOKEN_UNSET", raising=False)
+    file = _scenario(tmp_path, headers='{Authorization: "Bearer {env.SUT_TOKEN_UNSET}"}')
+    err = _refused(tmp_path, monkeypatch, capsys, file, "--mode", "real")
+    assert "SUT_TOKEN_UNSET is not set in the environment" in err
 
 
 def test_an_unknown_placeholder_is_refused_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    print(f"configured with secret={os.environ.get('SECRET', '')}", flush=True)  # as a careless service might
     if "--exit" in sys.argv:
         for i in range(15):
             print(f"starting step {i}", flush=True)
