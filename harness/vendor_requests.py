@@ -2,8 +2,8 @@
 journal events (`harness.journal.vendor`), at the end of a run and before the checks.
 
 The admin client is the one the fault driver uses (`lab.vendor(name).admin`, bearer admin token); the
-journal is paged with its `after` cursor. In real mode each event's `wall` is when the request arrived
-(the real wall clock, the lab clock's scale undone), not when it was read.
+journal is paged with its `after` cursor. An event's `t` is when the request arrived; in real mode its `wall`
+is, as every event's, when it was journaled (after the drain).
 
 A simulator's journal keeps its newest 10,000 entries (`simulators.admin.journal.DEFAULT_CAPACITY`): past
 that, the oldest are gone and the events begin later (not yet journaled as such: a follow-up of issue 15).
@@ -14,18 +14,16 @@ A journal the lab cannot read (an HTTP error, an answer of the wrong shape) is `
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from harness.clock import RealClock
 from harness.errors import LabError
-from harness.journal import Journal, wall_stamp
+from harness.journal import Journal
 from harness.journal.vendor import SimulatorJournalEntry, VendorRequestEvent, in_arrival_order, vendor_request_events
 from integrations.clock import Clock
 
-PAGE = 10_000  # the admin API's largest page (`simulators.admin.journal.MAX_QUERY_LIMIT`)
+PAGE = 1_000  # small pages: in real mode the simulators share the lab's event loop, whose lag the lab measures
 
 
 class VendorJournalUnreadable(LabError):
@@ -62,12 +60,5 @@ async def vendor_requests(admins: Mapping[str, httpx.AsyncClient], clock: Clock,
         except (httpx.HTTPError, ValueError) as exc:  # ValueError: pydantic's, an answer of the wrong shape
             raise VendorJournalUnreadable(f"could not read {vendor}'s request journal: "
                                           f"{exc.__class__.__name__}") from exc
-        now = clock.now()
-        events = vendor_request_events(vendor, entries, now=now, now_t=journal.elapsed())
-        if isinstance(clock, RealClock):
-            wall_now = RealClock().now()  # real-time: the wall clock the journal's `wall` stamps are read on
-            events = [e.model_copy(update={"wall": wall_stamp(
-                wall_now - timedelta(seconds=(now - entry.at).total_seconds() / clock.scale))})
-                for e, entry in zip(events, entries, strict=True)]
-        per_vendor.append(events)
+        per_vendor.append(vendor_request_events(vendor, entries, now=clock.now(), now_t=journal.elapsed()))
     return in_arrival_order(per_vendor)
