@@ -245,3 +245,37 @@ def test_an_unknown_placeholder_is_refused_at_its_line(tmp_path: Path, capsys: p
     text = err.out + err.err
     assert f"{file}:8: field 'sut.env.EHR_URL': unknown placeholder {{medplum.fhir_url}}" in text, text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(("sut", "line", "field", "message"), [
+    ('\n  command: [x]\n  env: {A: "{seed"}', 8, "sut.env.A", "a lone '{'"),
+    ('\n  command: [x]\n  env: {A: "{Seed}"}', 8, "sut.env.A", "{Seed} is not a placeholder name"),
+    ('\n  command: [x]\n  env: {A: "{env.HOME}"}', 8, "sut.env.A", "{env.NAME} is allowed in headers only"),
+    ("\n  url: http://127.0.0.1:{port}", 7, "sut.url", "{port} in sut.url needs sut.command"),
+    ('\n  command: [x]\n  url: "http://127.0.0.1:{sut.port}"', 8, "sut.url", "only {port}"),
+    ('\n  url: http://127.0.0.1:1\n  env: {A: "1"}', 8, "sut.env", "sut.env needs sut.command"),
+    ("\n  command: []", 7, "sut.command", "at least 1 item"),
+], ids=["lone-brace", "bad-name", "env-outside-headers", "port-when-attached", "url-placeholder", "env-no-command",
+        "empty-command"])
+def test_a_bad_sut_section_is_refused_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], sut: str,
+                                                  line: int, field: str, message: str) -> None:
+    file = _scenario(tmp_path, sut=sut)
+    assert cli.main(["validate", str(file)]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"{file}:{line}: field '{field}': " in text, text
+    assert message in text, text
+
+
+def test_a_sut_http_stream_needs_a_sut_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = _scenario(tmp_path, sut="\n  url: http://127.0.0.1:1")
+    file.write_text(file.read_text().replace("sut:\n  url: http://127.0.0.1:1\n", ""))
+    assert cli.main(["validate", str(file)]) == 2
+    out = capsys.readouterr()
+    assert "field 'workload[0].operation': workload[0] sut_http needs a sut: section" in out.out + out.err
+
+
+def test_templates_fill_in_values_and_keep_doubled_braces() -> None:
+    from harness.sut.template import render
+
+    assert render('{{"id": "{{p-{seed}}}"}} {sut.port}', {"seed": "7", "sut.port": "80"}) == '{"id": "{p-7}"} 80'
