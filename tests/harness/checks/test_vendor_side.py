@@ -27,6 +27,7 @@ from harness.journal.vendor import (
 from harness.runner import run_scenario
 from harness.scenario.loader import load_scenario
 from tests.harness.checks.journals import journal, run
+from tests.support.verdicts import failing, passed_or_lab_late
 
 _EXPECTATION: TypeAdapter[Expectation] = TypeAdapter(Expectation)
 ROOT = Path(__file__).resolve().parents[3]
@@ -236,3 +237,23 @@ def test_the_built_in_integration_passes_the_vendor_side_checks_in_medplum_outag
     assert [e.t for e in seen_events] == sorted(e.t for e in seen_events)
     assert any(e.status == 503 for e in seen_events)
     assert result.verdict == "pass"
+
+
+@pytest.mark.real_network
+def test_real_mode_journals_what_the_vendor_saw_and_judges_it(tmp_path: Path) -> None:
+    """Over real sockets at 40x: the simulator's journal, read through its admin API, becomes `vendor.request`
+    events in scenario time, and the built-in integration does not hammer Medplum while it drops connections.
+    PASS, or INCONCLUSIVE because the lab ran late on a loaded machine (then the checks are still judged)."""
+    data = yaml.safe_load((ROOT / "tests" / "data" / "short-outage.yaml").read_text(encoding="utf-8"))
+    data["expectations"] = [{"check": "no_hammering", "vendor": "medplum"},
+                            {"check": "no_token_storm", "vendor": "medplum"}]
+    copy = tmp_path / "short-outage-vendor-side.yaml"
+    copy.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = run_scenario(load_scenario(copy), file=copy, mode="real", seed=1, time_scale=40)
+    if passed_or_lab_late(result):  # a late lab's own stalls bunch requests: judged only on time
+        assert [c.verdict for c in result.checks] == ["pass", "pass", "pass"], failing(result)
+    seen_events = result.journal.of(VendorRequestEvent)
+    dropped = [e for e in seen_events if e.status is None]
+    assert dropped, "the outage drops connections: the vendor saw them"
+    assert all(20.0 - 1.0 <= e.t <= 60.0 + 2.0 for e in dropped), [e.t for e in dropped][:5]
+    assert all(e.wall is not None for e in seen_events)
