@@ -174,6 +174,11 @@ class Scenario(BaseModel):
         for i, stream in enumerate(self.workload):
             if isinstance(stream, SutHttpStream) and self.sut is None:
                 issues.add(("workload", i, "operation"), f"workload[{i}] sut_http needs a sut: section")
+        configured = self.setup.vendors
+        for vendor in self.sut.vendors() if self.sut is not None and configured is not None else []:
+            if configured is not None and vendor not in configured:
+                issues.add(("sut", "env"), f"sut.env refers to vendor {vendor!r}, which setup.vendors does not "
+                                           f"configure ({', '.join(configured)})")
         issues.raise_if_any()
         return self
 

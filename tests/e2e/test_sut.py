@@ -279,3 +279,12 @@ def test_templates_fill_in_values_and_keep_doubled_braces() -> None:
     from harness.sut.template import render
 
     assert render('{{"id": "{{p-{seed}}}"}} {sut.port}', {"seed": "7", "sut.port": "80"}) == '{"id": "{p-7}"} 80'
+
+
+def test_a_sut_env_vendor_outside_setup_vendors_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = _scenario(tmp_path)
+    file.write_text(file.read_text().replace("\nsut:", "\nsetup: {vendors: [epic]}\nsut:", 1))
+    assert cli.main(["validate", str(file)]) == 2
+    out = capsys.readouterr()
+    assert (f"{file}:9: field 'sut.env': sut.env refers to vendor 'medplum', which setup.vendors does not "
+            "configure (epic)") in out.out + out.err, out
