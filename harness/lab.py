@@ -97,6 +97,8 @@ class Lab:
 
             if mode != "real":
                 raise UsageError("a scenario with a sut: section runs in real mode only")
+            if isinstance(clock, RealClock) and clock.scale != 1.0:
+                raise UsageError("a scenario with a sut: section runs at --time-scale 1 only")
             check_url(sut, allow_remote=allow_remote)
         self._toxic_scale = 1.0  # how much faster than the proxy's clock the scenario's runs
         self._stack = AsyncExitStack()

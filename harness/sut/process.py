@@ -22,7 +22,7 @@ import signal
 import socket
 from collections.abc import Iterable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -43,7 +43,7 @@ POLL_S = 0.1
 class RunningSut:
     url: str  # where the workload sends its requests (no trailing slash)
     log: Path | None  # the process's stdout and stderr (None when attached)
-    values: dict[str, str]  # the lab values templates may name (secrets included: never journal them)
+    values: dict[str, str] = field(repr=False)  # the lab values templates may name (secrets included: never shown)
 
 
 def refuse_for_run(scenarios: Iterable[tuple[Path, object]], *, mode: str, time_scale: float,
@@ -141,13 +141,15 @@ async def _wait_ready(url: str, sut: SutSettings, clock: Clock, *, process: asyn
                       log: Path | None, secrets: tuple[str, ...]) -> None:
     deadline = clock.monotonic() + sut.ready.within
     last = "no answer yet"
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+    async with httpx.AsyncClient(trust_env=False) as client:
         while True:
             if process is not None and process.returncode is not None:
                 raise LabError(f"the system under test exited with code {process.returncode} before it was ready; "
                                f"last lines of {log}: {log_tail(log, secrets) if log else ''}")
             try:
-                response = await client.get(url + sut.ready.path)
+                # one probe may not outlast the deadline by more than a poll: a health endpoint that hangs is not ready
+                wait = max(POLL_S, min(2.0, deadline - clock.monotonic()))
+                response = await client.get(url + sut.ready.path, timeout=wait)
                 if response.is_success:
                     return
                 last = f"HTTP {response.status_code}"
