@@ -7,6 +7,7 @@ test to the same standard (DESIGN.md "The system under test is a seam").
       after: 30s                     # the first 30 s of a failing fault are the breaker's to open in
       window: 60s
       max_requests: 3                # per window (the breaker's half-open probe round)
+      min_failure_rate: 50%          # a fault counts when this share of the vendor's answers failed
     - check: retry_after_honoured    # 000 §4 (429: wait and retry): no request before Retry-After
       vendor: cerner
     - check: no_token_storm          # 002 §2.1: tokens reused until 60 s before expiry
@@ -24,7 +25,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.checks.base import CheckBase
+from harness.checks.base import CheckBase, Ratio
 from harness.durations import Duration
 from harness.names import VendorName
 
@@ -34,9 +35,9 @@ PROBE_ROUND = 3
 
 
 class NoHammering(CheckBase):
-    """While a fault on the vendor has it answering 5xx or dropping connections, after the first `after` of the
-    fault (the breaker's time to open), at most `max_requests` requests reach it in each `window` (tumbling
-    windows from the fault's start + `after`)."""
+    """While a fault on the vendor has it answering 5xx or dropping connections (at least `min_failure_rate` of
+    its answers under the fault), after the first `after` of the fault (the breaker's time to open), at most
+    `max_requests` requests reach it in each `window` (tumbling windows from the fault's start + `after`)."""
 
     check: Literal["no_hammering"]
     vendor: VendorName | None = Field(default=None, description="one vendor; every vendor with a failing fault "
@@ -44,6 +45,9 @@ class NoHammering(CheckBase):
     after: Duration = Field(default=30.0, description="the breaker opens within this much of the fault (000 §2)")
     window: Duration = Field(default=60.0, gt=0, description="one probe round per this much (000 §2)")
     max_requests: int = Field(default=PROBE_ROUND, ge=0, description="requests allowed per window")
+    min_failure_rate: Ratio = Field(default=0.5, description=(
+        "a fault counts when at least this share of the vendor's answers under it were 5xx or dropped (the "
+        "breaker's failure-rate threshold): a 30 % error rate is not an outage to stop calling"))
 
 
 class RetryAfterHonoured(CheckBase):

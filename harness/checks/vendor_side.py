@@ -2,9 +2,10 @@
 only (what the simulators saw), with the fault windows of `fault.start` / `fault.stop`.
 
 - `no_hammering` (000_030ea53f0735abf7.txt §2): a failing fault window is a non-background fault on the vendor
-  during which the vendor answered at least one 5xx or dropped a connection; from its start + `after` to its
-  end, tumbling `window`s each hold at most `max_requests` requests to the vendor. Matched: the requests inside
-  failing fault windows. Nothing: no failing fault window (no fault, or one the vendor never failed under).
+  under which at least `min_failure_rate` of its answers were 5xx or dropped connections; from its start +
+  `after` to its end, tumbling `window`s each hold at most `max_requests` requests to the vendor. Matched: the
+  requests inside failing fault windows. Nothing: no failing fault window (no fault, or one the vendor did not
+  fail under).
 - `retry_after_honoured` (000_030ea53f0735abf7.txt §4, 429 "wait and retry"): after a 429 or 503 carrying
   Retry-After, the same client (credential) sends the vendor nothing until the answer's arrival + latency +
   Retry-After, less `slack`. Matched: the answers carrying a Retry-After. Nothing: none.
@@ -85,8 +86,9 @@ def no_hammering(spec: NoHammering, ctx: CheckContext, source: str) -> CheckResu
     failing_windows = 0
     for target, name, begin, end in _fault_windows(ctx, spec.vendor):
         inside = [e for e in requests if e.vendor == target and begin <= e.t < end]
-        if not any(_failing(e) for e in inside):
-            continue  # the vendor never failed under this fault (a latency, a background condition)
+        failed = sum(1 for e in inside if _failing(e))
+        if not failed or failed < spec.min_failure_rate * len(inside):
+            continue  # the vendor did not fail under this fault (a latency, an error rate below the breaker's)
         failing_windows += 1
         matched += len(inside)
         for lo, hi in _windows(begin + spec.after, end, spec.window):
@@ -95,8 +97,9 @@ def no_hammering(spec: NoHammering, ctx: CheckContext, source: str) -> CheckResu
             if count > spec.max_requests:
                 over.append(f"{target}: {count} requests in {lo:g}s-{hi:g}s during {name}")
     if not failing_windows:
-        return nothing(spec, why=f"no fault on {spec.vendor or 'any vendor'} under which it answered 5xx or dropped "
-                       "a connection", unit=unit, threshold=threshold, source=source)
+        return nothing(spec, why=f"no fault on {spec.vendor or 'any vendor'} under which at least "
+                       f"{spec.min_failure_rate:.0%} of its answers were 5xx or dropped connections", unit=unit,
+                       threshold=threshold, source=source)
     detail = _more(over) if over else (f"{failing_windows} failing fault window(s), {matched} request(s) in them, "
                                        f"at most {worst} per window after the first {spec.after:g}s")
     return result(spec, passed=not over, observed=worst, unit=unit, threshold=threshold, source=source,

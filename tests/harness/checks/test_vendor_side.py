@@ -96,16 +96,23 @@ def test_no_hammering_counts_dropped_connections_as_failing() -> None:
     assert (result.verdict, result.observed) == ("fail", 60), result.detail
 
 
+def test_no_hammering_judges_an_error_rate_from_min_failure_rate() -> None:
+    events = journal(240, outage(), steady(60, 180, 1.0), steady(60.5, 180, 3.0, 503))  # 25 % of answers fail
+    strict = check({"check": "no_hammering", "vendor": "medplum", "min_failure_rate": "20%"}, events)
+    assert (strict.verdict, strict.matched, strict.observed) == ("fail", 160, 80), strict.detail
+
+
 @pytest.mark.parametrize("events", [
     journal(240, steady(0, 240, 1.0)),  # no fault at all
     journal(240, outage(), steady(0, 240, 1.0)),  # a fault the vendor never failed under (e.g. a latency)
     journal(240, outage(background=True), steady(60, 180, 1.0, 503)),  # a background condition
     journal(240, outage(target="epic"), steady(60, 180, 1.0, 503)),  # a fault on another vendor
+    journal(240, outage(), steady(60, 180, 1.0), steady(60.5, 180, 3.0, 503)),  # a 25 % error rate
 ])
 def test_no_hammering_matches_nothing_without_a_failing_fault_window(events: list[Event]) -> None:
     result = check({"check": "no_hammering", "vendor": "medplum"}, events)
     assert (result.verdict, result.matched) == ("fail", 0), result.detail
-    assert result.detail.startswith("matched nothing: no fault on medplum under which it answered 5xx")
+    assert result.detail.startswith("matched nothing: no fault on medplum under which at least 50% of its answers")
     allowed = check({"check": "no_hammering", "vendor": "medplum", "allow_empty": True}, events)
     assert allowed.verdict == "pass"
 
