@@ -22,6 +22,11 @@ def save() -> None:
         json.dump(SEEN, out)
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's default listen backlog, 5, drops connections past ~300 requests/s
+    daemon_threads = True
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         print(format % args, flush=True)
@@ -59,7 +64,7 @@ def main() -> None:
     if "--ignore-term" in sys.argv:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     save()
-    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["SUT_PORT"])), Handler)
+    server = Server(("127.0.0.1", int(os.environ["SUT_PORT"])), Handler)
     print(f"listening on {server.server_port}", flush=True)
     server.serve_forever()
 
