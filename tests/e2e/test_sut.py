@@ -123,15 +123,18 @@ def _posted(tmp_path: Path) -> bool:
     return False
 
 
-def test_an_interrupted_run_stops_its_sut(tmp_path: Path) -> None:
-    file = _scenario(tmp_path, duration="60s")
+@pytest.mark.parametrize("phase", ["waiting-for-ready", "timeline"])
+def test_an_interrupted_run_stops_its_sut(tmp_path: Path, phase: str) -> None:
+    never_ready = phase == "waiting-for-ready"
+    file = _scenario(tmp_path, duration="60s", args="--never-ready" if never_ready else "", within="60s")
     child = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(file), "--mode", "real", "--quiet",
                               "--report-dir", str(tmp_path / "reports")], cwd=REPO,
                              env={**os.environ, "TMPDIR": str(tmp_path)}, preexec_fn=default_sigint,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30  # real-time: waiting for a child process on the wall clock
-        while not _posted(tmp_path) and time.monotonic() < deadline:  # the timeline has begun
+        while time.monotonic() < deadline and not (
+                list(tmp_path.glob("ehrlab-sut-*/seen.json")) if never_ready else _posted(tmp_path)):
             time.sleep(0.1)
         [seen] = tmp_path.glob("ehrlab-sut-*/seen.json")
         child.send_signal(signal.SIGINT)
@@ -141,7 +144,8 @@ def test_an_interrupted_run_stops_its_sut(tmp_path: Path) -> None:
             child.kill()
             child.wait()
     assert _gone(json.loads(seen.read_text())["pid"])
-    assert (tmp_path / "reports" / "latest" / "sut-sut-echo.log").is_file()
+    if not never_ready:
+        assert (tmp_path / "reports" / "latest" / "sut-sut-echo.log").is_file()
 
 
 def test_a_non_2xx_answer_is_an_operation_error_named_by_status(tmp_path: Path,

@@ -18,8 +18,11 @@ SEEN: dict[str, object] = {"env": sorted(os.environ), "medplum": os.environ.get(
 
 
 def save() -> None:
-    with open(os.path.join(os.environ["SUT_SCRATCH"], "seen.json"), "w") as out:
+    """Atomically (a reader never sees half a file, even if the lab stops the SUT mid-write)."""
+    path = os.path.join(os.environ["SUT_SCRATCH"], "seen.json")
+    with open(f"{path}.{os.getpid()}.tmp", "w") as out:
         json.dump(SEEN, out)
+    os.replace(out.name, path)
 
 
 class Server(ThreadingHTTPServer):
