@@ -10,9 +10,11 @@ import json
 import os
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NEVER_READY = "--never-ready" in sys.argv
+LOCK = threading.Lock()  # requests are served on threads
 SEEN: dict[str, object] = {"env": sorted(os.environ), "medplum": os.environ.get("EHR_URL", ""), "posts": 0,
                            "auth": [], "pid": os.getpid()}
 
@@ -49,11 +51,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        SEEN["posts"] = int(str(SEEN["posts"])) + 1
-        auth = SEEN["auth"]
-        assert isinstance(auth, list)
-        auth.append(self.headers.get("Authorization", ""))
-        save()
+        with LOCK:
+            SEEN["posts"] = int(str(SEEN["posts"])) + 1
+            auth = SEEN["auth"]
+            assert isinstance(auth, list)
+            auth.append(self.headers.get("Authorization", ""))
+            save()
         self._answer(500 if self.path == "/fail" else 200, body)
 
 
