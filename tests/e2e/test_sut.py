@@ -111,7 +111,7 @@ def test_a_sut_that_ignores_its_stop_signal_is_killed_after_the_grace(tmp_path: 
     assert code == 0
     [scratch] = tmp_path.glob("ehrlab-sut-*")
     assert _gone(json.loads((scratch / "seen.json").read_text())["pid"])
-    assert time.monotonic() - began < 9.0  # 2 s of run, 2 s of drain at most, 0.5 s of grace, the lab's build
+    assert time.monotonic() - began < 15.0  # 2 s of run, 0.5 s of grace, the lab's build (a loaded machine)
 
 
 def _posted(tmp_path: Path) -> bool:
@@ -180,7 +180,7 @@ def test_a_sut_never_ready_is_inconclusive_within_its_deadline(tmp_path: Path,
     code, report = _run(tmp_path, monkeypatch, _scenario(tmp_path, args="--never-ready", within="1s"))
     assert code == 3
     assert report is not None
-    assert time.monotonic() - began < 9.0  # 1 s of readiness, the lab's build and teardown
+    assert time.monotonic() - began < 15.0  # 1 s of readiness, the lab's build and teardown; far below the default 20 s
     [scenario] = json.loads((report / "summary.json").read_text())["scenarios"]
     assert "not ready within 1 s" in scenario["reason"]
     assert "HTTP 503" in scenario["reason"]
