@@ -262,5 +262,8 @@ def test_real_mode_journals_what_the_vendor_saw_and_judges_it(tmp_path: Path) ->
     seen_events = result.journal.of(VendorRequestEvent)
     dropped = [e for e in seen_events if e.status is None]
     assert dropped, "the outage drops connections: the vendor saw them"
-    assert all(20.0 - 1.0 <= e.t <= 60.0 + 2.0 for e in dropped), [e.t for e in dropped][:5]
+    # inside the outage as it was measured (a late lab switches it late: the journal's fault times, not the plan)
+    [began] = [e.t for e in result.journal.events if isinstance(e, FaultStarted)]
+    [ended] = [e.t for e in result.journal.events if isinstance(e, FaultStopped)]
+    assert all(began - 1.0 <= e.t <= ended + 2.0 for e in dropped), ([e.t for e in dropped], began, ended)
     assert all(e.wall is not None for e in seen_events)
