@@ -24,30 +24,12 @@ from harness.journal.run import FaultStarted, FaultStopped
 from harness.runner import run_scenario
 from harness.scenario import load_scenario
 from harness.scenario.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from tests.harness.test_loader import VALID  # the one small valid scenario the loader tests share
 
 REPO = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = 1 << 30  # 1 GiB of address space: `ehrlab validate` of a library file needs about 0.3 GiB
 TIMEOUT_S = 90  # a loaded 2-core machine starts `ehrlab` in 1-5 s; a hang or a runaway takes forever
 
-VALID = """\
-name: tiny
-description: a small scenario
-runbook: ["000_030ea53f0735abf7.txt §2"]
-duration: 5m
-workload:
-  - operation: read_patient
-    vendor: medplum
-    rate: 2/s
-faults:
-  - kind: outage
-    target: medplum
-    at: 1m
-    for: 90s
-expectations:
-  - check: breaker_opens
-    vendor: medplum
-    within: 30s
-"""
 
 
 def _limit_memory() -> None:  # runs in the child, before `ehrlab` starts
